@@ -1,0 +1,29 @@
+"""jaxmd_rp: data-driven automated mechanism design with multi-agent revealed preferences, in JAX.
+
+Unrelated to the molecular-dynamics library `jax_md`.
+"""
+
+from . import games as games
+from ._equilibrium import (
+    AbstractEquilibriumSolver as AbstractEquilibriumSolver,
+    EquilibriumSolution as EquilibriumSolution,
+    NikaidoIsoda as NikaidoIsoda,
+    SemismoothNewton as SemismoothNewton,
+    solve_equilibrium as solve_equilibrium,
+)
+from ._game import AbstractGame as AbstractGame, probe_values as probe_values
+from ._results import RESULTS as RESULTS
+
+__version__ = "0.1.0"
+from ._pareto_gap import (
+    ParetoCertificate as ParetoCertificate,
+    RecoveredUtility as RecoveredUtility,
+    bottleneck_closure as bottleneck_closure,
+    certificate_violation as certificate_violation,
+    garp_f as garp_f,
+    mm_garp as mm_garp,
+    pareto_gap as pareto_gap,
+    pareto_gap_certificate as pareto_gap_certificate,
+    pareto_gap_unchecked as pareto_gap_unchecked,
+    recover_utilities as recover_utilities,
+)

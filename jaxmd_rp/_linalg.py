@@ -1,0 +1,93 @@
+"""Dense solves for the tiny systems of equilibrium problems.
+
+Equilibrium KKT systems have a handful of unknowns (the river game: 3 actions + 2 multipliers), and
+they come by the thousand under `vmap`. A batched LAPACK call per Newton step is dominated by
+per-matrix overhead on CPU, so for n <= `UNROLL_MAX` the elimination is unrolled at trace time into
+elementwise operations on the batch (vectorised on CPU, one fused kernel on GPU). Larger systems
+use `jnp.linalg.solve`.
+"""
+
+import jax.numpy as jnp
+
+UNROLL_MAX = 12
+
+
+def lu_solve_small(A, b):
+    """Solve A x = b by Gaussian elimination with partial pivoting; returns (x, ok).
+
+    `ok` is False where a pivot is (numerically) zero; x is then not finite or meaningless.
+    """
+    n = A.shape[-1]
+    if n > UNROLL_MAX:
+        x = jnp.linalg.solve(A, b[..., None])[..., 0]
+        return x, jnp.all(jnp.isfinite(x), axis=-1)
+    dtype = A.dtype
+    tiny = jnp.finfo(dtype).tiny
+    scale = jnp.max(jnp.abs(A), axis=(-2, -1))
+    # Work on a list-of-rows representation; every entry is a batch-shaped array.
+    M = [[A[..., i, j] for j in range(n)] + [b[..., i]] for i in range(n)]
+    ok = jnp.ones(A.shape[:-2], dtype=bool)
+    for k in range(n):
+        # partial pivoting: swap row k with the row of largest |M[r][k]|, r >= k
+        piv = jnp.argmax(jnp.stack([jnp.abs(M[r][k]) for r in range(k, n)], axis=-1), axis=-1)
+        rows_k = M[k]
+        new_rows = []
+        for r in range(k, n):
+            is_piv = piv == (r - k)
+            new_rows.append(is_piv)
+        pivot_row = [
+            sum(jnp.where(new_rows[r - k], M[r][j], 0.0) for r in range(k, n)) for j in range(n + 1)
+        ]
+        for r in range(k + 1, n):
+            # row r takes the old row k where row r was the pivot row
+            M[r] = [jnp.where(new_rows[r - k], rows_k[j], M[r][j]) for j in range(n + 1)]
+        M[k] = pivot_row
+        p = M[k][k]
+        good = jnp.abs(p) > 64 * jnp.finfo(dtype).eps * scale + tiny
+        ok = ok & good
+        p = jnp.where(good, p, 1.0)
+        for r in range(k + 1, n):
+            f = M[r][k] / p
+            M[r] = [M[r][j] - f * M[k][j] if j > k else jnp.zeros_like(M[r][j]) for j in range(n + 1)]
+        M[k] = [jnp.where(good, M[k][j], 1.0 if j == k else 0.0) if j >= k else M[k][j]
+                for j in range(n + 1)]
+    x = [None] * n
+    for k in reversed(range(n)):
+        acc = M[k][n]
+        for j in range(k + 1, n):
+            acc = acc - M[k][j] * x[j]
+        x[k] = acc / M[k][k]
+    return jnp.stack(x, axis=-1), ok
+
+
+def cholesky_solve_small(A, b):
+    """Solve A x = b for symmetric positive definite A (unrolled Cholesky for small n)."""
+    n = A.shape[-1]
+    if n > UNROLL_MAX:
+        return jnp.linalg.solve(A, b[..., None])[..., 0]
+    tiny = jnp.finfo(A.dtype).tiny
+    L = [[None] * n for _ in range(n)]
+    for j in range(n):
+        s = A[..., j, j]
+        for k in range(j):
+            s = s - L[j][k] * L[j][k]
+        d = jnp.sqrt(jnp.maximum(s, tiny))
+        L[j][j] = d
+        for i in range(j + 1, n):
+            s = A[..., i, j]
+            for k in range(j):
+                s = s - L[i][k] * L[j][k]
+            L[i][j] = s / d
+    y = [None] * n
+    for i in range(n):
+        acc = b[..., i]
+        for k in range(i):
+            acc = acc - L[i][k] * y[k]
+        y[i] = acc / L[i][i]
+    x = [None] * n
+    for i in reversed(range(n)):
+        acc = y[i]
+        for k in range(i + 1, n):
+            acc = acc - L[k][i] * x[k]
+        x[i] = acc / L[i][i]
+    return jnp.stack(x, axis=-1)
