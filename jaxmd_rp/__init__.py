@@ -6,6 +6,7 @@ Unrelated to the molecular-dynamics library `jax_md`.
 from . import games as games
 from ._equilibrium import (
     AbstractEquilibriumSolver as AbstractEquilibriumSolver,
+    ActiveSetEnumeration as ActiveSetEnumeration,
     EquilibriumSolution as EquilibriumSolution,
     NikaidoIsoda as NikaidoIsoda,
     SemismoothNewton as SemismoothNewton,
@@ -26,4 +27,14 @@ from ._pareto_gap import (
     pareto_gap_certificate as pareto_gap_certificate,
     pareto_gap_unchecked as pareto_gap_unchecked,
     recover_utilities as recover_utilities,
+)
+from ._design import ParetoGapObjective as ParetoGapObjective, sample_probes as sample_probes
+from ._spsa import (
+    SPSA as SPSA,
+    SPSAInfo as SPSAInfo,
+    SPSAState as SPSAState,
+    SPSATrace as SPSATrace,
+    path_keys as path_keys,
+    spsa_minimise as spsa_minimise,
+    spsa_steps as spsa_steps,
 )

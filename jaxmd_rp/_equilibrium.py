@@ -247,6 +247,67 @@ class NikaidoIsoda(AbstractEquilibriumSolver):
         return z, result, res, k
 
 
+class ActiveSetEnumeration(AbstractEquilibriumSolver):
+    """Exact solve of an *affine* KKT system by enumerating its 2^m active sets (m = n + C).
+
+    For games whose pseudo-gradient is affine in x and whose constraints are linear (the classic
+    river game), the KKT system is a linear complementarity problem: z = (x - lower, mu) >= 0
+    _|_ F(z) = F(0) + J z >= 0. For every pattern S (z_j = 0 for j in S, F_j = 0 otherwise) the
+    linear system is solved (all 2^m unrolled solves at once, no iteration); the feasible pattern
+    with the smallest natural residual is returned. This is exact up to rounding, has a fixed cost
+    (the river game: 32 solves of 5 x 5), and handles the degenerate mechanisms (linear profits,
+    d2 = c2i = 0) on which Newton-type methods can stall. If the true (possibly non-affine) KKT
+    residual at the result exceeds `tol`, semismooth Newton polishes from it, so the solver is safe
+    on any game; only m <= `max_size` is allowed (2^m systems).
+    """
+
+    max_size: int = eqx.field(static=True, default=10)
+    polish: SemismoothNewton = SemismoothNewton()
+
+    def solve(self, game, theta, probe, kkt, z0, tol, max_steps):
+        m = z0.shape[0]
+        if m > self.max_size:
+            raise ValueError(
+                f"ActiveSetEnumeration enumerates 2^m active sets; m = {m} exceeds max_size = "
+                f"{self.max_size}. Use SemismoothNewton() for this game."
+            )
+        n = kkt.n
+        dtype = z0.dtype
+
+        def F(z):
+            y, mu = kkt.split(z)
+            G, h = kkt.reduced_gradient(y, mu)
+            return jnp.concatenate([G, -h])
+
+        zero = jnp.zeros(m, dtype)
+        F0 = F(zero)
+        J = jax.jacfwd(F)(zero)
+        patterns = jnp.asarray(
+            ((np.arange(2**m)[:, None] >> np.arange(m)[None, :]) & 1).astype(bool)
+        )  # (2^m, m): True = z_j fixed at 0
+        eye = jnp.eye(m, dtype=dtype)
+        A = jnp.where(patterns[:, :, None], eye[None], J[None])
+        b = jnp.where(patterns, 0.0, -F0[None])
+        zs, ok = lu_solve_small(A, b)
+        zs = jnp.where(patterns, 0.0, zs)  # exact zeros on the active set
+        Fs = zs @ J.T + F0
+        scale = 1.0 + jnp.max(jnp.abs(zs), axis=1)
+        viol = jnp.maximum(jnp.max(jnp.maximum(-zs, 0.0), axis=1), jnp.max(jnp.maximum(-Fs, 0.0), axis=1))
+        viol = jnp.where(ok & jnp.all(jnp.isfinite(zs), axis=1), viol / scale, jnp.inf)
+        best = jnp.argmin(viol)
+        z = jnp.where(jnp.isfinite(viol[best]), jnp.maximum(zs[best], 0.0), z0)
+        res = kkt.natural_residual(z)
+
+        def polish(z):
+            return self.polish.solve(game, theta, probe, kkt, z, tol, max_steps)
+
+        def done(z):
+            return z, RESULTS.successful, res, jnp.array(0)
+
+        z, result, res, k = jax.lax.cond(res <= tol, done, polish, z)
+        return z, result, res, k
+
+
 def _own_gradient(game, theta, shape):
     """y_flat -> -[d f^i / d x_i] flattened (the pseudo-gradient)."""
 
@@ -322,7 +383,9 @@ def solve_equilibrium(
     - `game`: an `AbstractGame`.
     - `theta`: mechanism, shape (game.theta_dim,), inside `game.theta_bounds`.
     - `probe`: probe, shape (game.probe_dim,), inside `game.probe_bounds`.
-    - `solver`: `SemismoothNewton()` (default) or `NikaidoIsoda()`.
+    - `solver`: `SemismoothNewton()`, `ActiveSetEnumeration()` or `NikaidoIsoda()`. Default:
+      `ActiveSetEnumeration()` for games that declare `kkt_affine = True` (exact), else
+      `SemismoothNewton()`.
     - `x0`: optional starting joint action (default: `lower + 1`).
     - `max_steps`: iteration cap.
     - `tol`: KKT residual tolerance; default 1e-10 in float64, 1e-4 in float32.
@@ -334,7 +397,8 @@ def solve_equilibrium(
     """
     if not isinstance(game, AbstractGame):
         raise TypeError(f"`game` must be an AbstractGame; got {type(game).__name__}.")
-    solver = SemismoothNewton() if solver is None else solver
+    if solver is None:
+        solver = ActiveSetEnumeration() if getattr(game, "kkt_affine", False) else SemismoothNewton()
     theta = _as_float("theta", theta, game.theta_dim)
     probe = _as_float("probe", probe, game.probe_dim)
     dtype = jnp.result_type(theta, probe)

@@ -79,6 +79,12 @@ class AbstractGame(eqx.Module):
         """The probe functions g^i(x) used for revealed preferences (see module docstring)."""
 
     @property
+    def kkt_affine(self) -> bool:
+        """Declare `True` if the pseudo-gradient is affine in x and the constraints are linear:
+        `solve_equilibrium` then defaults to the exact `ActiveSetEnumeration` solver."""
+        return False
+
+    @property
     def action_shape(self) -> tuple[int, ...]:
         """Shape of a joint action: (M,) for scalar actions, else (M, k)."""
         if self.action_dim is None:

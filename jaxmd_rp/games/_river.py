@@ -86,6 +86,11 @@ class RiverPollution(AbstractGame):
             )
 
     @property
+    def kkt_affine(self) -> bool:
+        """The classic game's KKT system is affine (quadratic profits, linear constraints)."""
+        return self.variant == "classic"
+
+    @property
     def theta_bounds(self):
         return jnp.zeros(7), jnp.ones(7)
 

@@ -115,7 +115,7 @@ def _acyclic_batch(adj: np.ndarray) -> np.ndarray:
     return ~np.any(np.diagonal(H, axis1=-2, axis2=-1), axis=-1)
 
 
-def varian_index_bruteforce(p, x) -> float:
+def varian_index_bruteforce(p, x, return_e: bool = False):
     """Varian's efficiency index: sup over e in [0, 1]^T with GARP_e (per-
     observation e_t, R0_e: e_t p_t.x_t >= p_t.x_s; violated iff t R_e s and
     e_s p_s.x_s > p_s.x_t) of mean(e).  Exact search for T <= 6.
@@ -129,7 +129,9 @@ def varian_index_bruteforce(p, x) -> float:
     is then the sup over that cell (the cell-closure point has the same
     mean).  Hence the index = max over c in prod_t C_t of mean(c) subject to
     that acyclicity.  The sup may not be attained (e.g. the optimum needs
-    e_t -> rho[t, s] from below)."""
+    e_t -> rho[t, s] from below).  With return_e=True returns (index, c)
+    where c is a maximising candidate vector (GARP_e holds for e just below
+    c, e.g. e = c * (1 - 1e-9))."""
     E = expenditure_matrix(p, x)
     T = E.shape[0]
     if T > 6:
@@ -144,7 +146,11 @@ def varian_index_bruteforce(p, x) -> float:
     idx = np.arange(T)
     adj[:, idx, idx] = False  # rho[t, t] = 1 < c_t never; be explicit
     ok = _acyclic_batch(adj)
-    return float(np.max(grid[ok].mean(axis=1)))
+    means = np.where(ok, grid.mean(axis=1), -np.inf)
+    k = int(np.argmax(means))
+    if return_e:
+        return float(means[k]), grid[k].copy()
+    return float(means[k])
 
 
 def houtman_maks_bruteforce(p, x) -> int:

@@ -93,9 +93,9 @@ def river_equilibrium_enumeration(theta=THETA_DEFAULT, e=E_DEFAULT, tol=1e-9):
     shared constraints are active -> otherwise mu_l = 0), the linear system
         x_i = 0 (i in Z),  F_i(x) + sum_l mu_l A[l, i] = 0 (i not in Z),
         A_l x = 100 (l active),  mu_l = 0 (l inactive)
-    with numpy (least squares + residual check, so singular systems are
-    handled: a singular but consistent system is accepted only if the
-    solution's x is unique, i.e. its null space leaves x unchanged), and
+    with numpy (np.linalg.solve, or least squares + residual check when the
+    system is singular/ill-conditioned: a singular but consistent system is
+    accepted only if its null space leaves x unchanged), and
     keeps the candidates satisfying x >= 0, mu >= 0,
     nu = F(x) + A' mu >= 0, A x <= 100 (all to tol, scale-aware).
     Returns (x (3,), mu (2,)).  Raises RuntimeError if no candidate or two
@@ -126,7 +126,12 @@ def river_equilibrium_enumeration(theta=THETA_DEFAULT, e=E_DEFAULT, tol=1e-9):
                     b[n + l] = BOUND
                 else:
                     M[n + l, n + l] = 1.0
-            z, *_ = np.linalg.lstsq(M, b, rcond=None)
+            try:
+                if np.linalg.cond(M) > 1e12:
+                    raise np.linalg.LinAlgError
+                z = np.linalg.solve(M, b)
+            except np.linalg.LinAlgError:
+                z, *_ = np.linalg.lstsq(M, b, rcond=None)
             scale = 1.0 + np.max(np.abs(b)) + np.max(np.abs(M)) * np.max(np.abs(z))
             if np.max(np.abs(M @ z - b)) > 1e-10 * scale:
                 continue  # inconsistent system
@@ -280,10 +285,15 @@ def river_equilibrium_best_response(theta=THETA_DEFAULT, e=E_DEFAULT):
             if np.all(BOUND - A @ x >= -tolg):
                 candidates.append((x, mu))
     if not candidates:
-        sol = root(g, np.full(2, 0.1), method="hybr", options={"xtol": 1e-14})
-        mu = sol.x
-        if sol.success and np.all(mu >= -1e-9):
-            candidates.append((xm(mu), np.maximum(mu, 0.0)))
+        # both shared constraints active: 2-D root of the piecewise-affine
+        # g(mu) = 100 - A x(mu) (finite-difference step well above the
+        # ~1e-12 noise of the inner fixed point)
+        for start in (np.full(2, 0.1), np.full(2, 0.01), np.full(2, 1.0)):
+            sol = root(g, start, method="hybr", options={"xtol": 1e-13, "eps": 1e-10})
+            mu = sol.x
+            if np.all(mu >= -1e-9) and np.max(np.abs(g(mu))) <= 1e-8 * BOUND:
+                candidates.append((xm(mu), np.maximum(mu, 0.0)))
+                break
     if not candidates:
         raise RuntimeError("river_equilibrium_best_response: no solution found")
     return candidates[0]
