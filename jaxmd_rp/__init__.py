@@ -38,3 +38,4 @@ from ._spsa import (
     spsa_minimise as spsa_minimise,
     spsa_steps as spsa_steps,
 )
+from ._consumer import budget_values as budget_values, ccei as ccei, garp as garp

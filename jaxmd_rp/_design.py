@@ -34,9 +34,9 @@ class ParetoGapObjective(eqx.Module):
     - `game`: the black-box system (an `AbstractGame`).
     - `solver`: equilibrium solver (default `SemismoothNewton()`).
     - `num_samples`: `None` observes the equilibrium itself (eq. 10); an integer N observes N
-      samples of each strategy (eq. 12-13).
+      samples of each strategy (eq. 12-13), drawn by `game.sample_strategy`.
     - `noise`: standard deviation of additive Gaussian observation noise on each sample (clipped
-      at the action lower bound); 0 makes all samples equal to the equilibrium.
+      at the action lower bound); with 0 and a pure-strategy game all samples equal the equilibrium.
     - `fresh_probes`: if `True`, ignore the `probes` argument and draw `num_probes` new probes
       from the key at every call (the paper draws them once, before the loop: the default).
     - `num_probes`: T when `fresh_probes=True`.
@@ -77,11 +77,12 @@ class ParetoGapObjective(eqx.Module):
         x = sols.x
         if self.num_samples is not None:
             T = x.shape[0]
-            noise = jax.random.normal(
-                jax.random.fold_in(key, 11), (T, self.num_samples) + x.shape[1:], x.dtype
-            )
-            lower = jnp.asarray(self.game.lower, x.dtype)
-            x = jnp.maximum(x[:, None] + self.noise * noise, lower)
+            skeys = jax.random.split(jax.random.fold_in(key, 11), T)
+            x = jax.vmap(lambda k, xt: self.game.sample_strategy(k, xt, self.num_samples))(skeys, x)
+            if self.noise:
+                noise = jax.random.normal(jax.random.fold_in(key, 13), x.shape, x.dtype)
+                lower = jnp.asarray(self.game.lower, x.dtype)
+                x = jnp.maximum(x + self.noise * noise, lower)
         return x, ok
 
     def values(self, theta, probes, key):

@@ -106,6 +106,16 @@ class AbstractGame(eqx.Module):
         """Lower bound on actions (default x >= 0), shape `action_shape`."""
         return jnp.zeros(self.action_shape)
 
+    def sample_strategy(self, key, x: Array, num_samples: int) -> Array:
+        """N observations of a player profile whose equilibrium is `x`: shape (N, *action_shape).
+
+        Default: the equilibrium is pure, so every sample equals `x`. Games whose equilibrium
+        `x` parametrises a genuinely mixed strategy (e.g. a probability vector over finite
+        actions) override this to draw samples of it (paper eq. 12).
+        """
+        del key
+        return jnp.broadcast_to(x, (num_samples,) + x.shape)
+
     def welfare(self, theta: Array, x: Array) -> Array:
         """Social welfare sum_i f_theta^i(x) (known to a test harness, never to the designer)."""
         return jnp.sum(self.utilities(theta, x))

@@ -253,3 +253,45 @@ def plot(res: Fig6Result, path: str):
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def register(sub):
+    """Add the `jaxmd-rp fig6` subcommand."""
+    p = sub.add_parser("fig6", help="reproduce Figure 6: Algorithm 1 (SPSA) on the river game")
+    p.add_argument("--paths", type=int, default=200, help="Monte-Carlo paths (paper: 200)")
+    p.add_argument("--iters", type=int, default=50, help="SPSA iterations per path")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="fig6_out", help="output folder")
+    p.add_argument("--probes", type=int, default=10, help="T, probes per path (paper: 10)")
+    p.add_argument("--variant", choices=["classic", "printed"], default="classic",
+                   help="river profit: classic Krawczyk-Uryasev form, or the paper's printed eq. (20)")
+    p.add_argument("--probe-reading", choices=["shared", "station", "own"], default="shared",
+                   help="which constraint the designer's probe g_t^i is (docs/fig6.md)")
+    p.add_argument("--scale", type=float, default=100.0,
+                   help="divide probe values by this (100 = units of the cap; 1 = raw units)")
+    p.add_argument("--no-stop", action="store_true",
+                   help="keep iterating a path after L(theta_n) = 0 (default: freeze it)")
+    p.add_argument("--fresh-probes", action="store_true",
+                   help="draw new probes every iteration (default: once per path, as Algorithm 1)")
+    p.add_argument("--perturbation", choices=["project", "raw"], default="project",
+                   help="project theta +- c_n Delta_n onto Theta (default) or use them as they are")
+    p.add_argument("--chunk", type=int, default=5, help="iterations per compiled call")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cli_main)
+
+
+def cli_main(args) -> int:
+    from ..cli import enable_x64
+
+    enable_x64()
+    cfg = Fig6Config(
+        paths=args.paths, iters=args.iters, seed=args.seed, num_probes=args.probes,
+        variant=args.variant, probe_reading=args.probe_reading, scale=args.scale,
+        stop=not args.no_stop, fresh_probes=args.fresh_probes, perturbation=args.perturbation,
+        chunk=args.chunk,
+    )
+    res = run_fig6(cfg, progress=not args.quiet)
+    files = write_outputs(res, args.out)
+    print(summary_text(res))
+    print("wrote " + ", ".join(files.values()))
+    return 0
