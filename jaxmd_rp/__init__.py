@@ -39,3 +39,14 @@ from ._spsa import (
     spsa_steps as spsa_steps,
 )
 from ._consumer import budget_values as budget_values, ccei as ccei, garp as garp
+from ._indices import houtman_maks_index as houtman_maks_index, varian_index as varian_index
+from ._rank import (
+    expected_rank as expected_rank,
+    homogeneous_utilities as homogeneous_utilities,
+    is_rank_optimal as is_rank_optimal,
+    maxrank_k as maxrank_k,
+    preference_positions as preference_positions,
+    rank_k as rank_k,
+    rank_optimal_outcomes as rank_optimal_outcomes,
+    rank_table as rank_table,
+)
