@@ -133,7 +133,8 @@ def _batched(fn, *arrays):
     return jax.tree_util.tree_map(lambda o: o.reshape(lead + o.shape[1:]), out)
 
 
-def _check_size(T, max_size, name):
+def _check_size(prices, max_size, name):
+    T = jnp.shape(prices)[-2] if jnp.ndim(prices) >= 2 else 0  # shapes are checked later
     if T > max_size:
         raise ValueError(
             f"{name} with method='exact' enumerates 2^T subsets; T = {T} exceeds `max_size` = "
@@ -180,11 +181,15 @@ def varian_index(
         return _varian_milp(prices, bundles, return_efficiencies)
     if method != "exact":
         raise ValueError(f"`method` must be 'exact' or 'milp'; got {method!r}.")
-    E, own = _expenditures(prices, bundles)
-    _check_size(E.shape[-1], max_size, "varian_index")
-    rho = E / own[..., :, None]
-    index, e = _batched(_varian_one, rho)
+    _check_size(prices, max_size, "varian_index")
+    index, e = _varian_exact(prices, bundles)
     return (index, e) if return_efficiencies else index
+
+
+@jax.jit
+def _varian_exact(prices, bundles):
+    E, own = _expenditures(prices, bundles)
+    return _batched(_varian_one, E / own[..., :, None])
 
 
 def houtman_maks_index(
@@ -213,11 +218,14 @@ def houtman_maks_index(
         return _hm_milp(prices, bundles)
     if method != "exact":
         raise ValueError(f"`method` must be 'exact' or 'milp'; got {method!r}.")
+    _check_size(prices, max_size, "houtman_maks_index")
+    return _hm_exact(prices, bundles)
+
+
+@jax.jit
+def _hm_exact(prices, bundles):
     E, own = _expenditures(prices, bundles)
-    _check_size(E.shape[-1], max_size, "houtman_maks_index")
-    R0 = own[..., :, None] >= E
-    P0 = own[..., :, None] > E
-    return _batched(_hm_one, R0, P0)
+    return _batched(_hm_one, own[..., :, None] >= E, own[..., :, None] > E)
 
 
 # ----------------------------------------------------------------------------------------------
