@@ -39,6 +39,7 @@ from ._spsa import (
     spsa_steps as spsa_steps,
 )
 from ._consumer import budget_values as budget_values, ccei as ccei, garp as garp
+from ._concentration import concentration_bound as concentration_bound
 from ._indices import houtman_maks_index as houtman_maks_index, varian_index as varian_index
 from ._rank import (
     expected_rank as expected_rank,
@@ -49,4 +50,18 @@ from ._rank import (
     rank_k as rank_k,
     rank_optimal_outcomes as rank_optimal_outcomes,
     rank_table as rank_table,
+)
+from ._robust import (
+    ExchangeSolution as ExchangeSolution,
+    RobustGap as RobustGap,
+    RobustGapObjective as RobustGapObjective,
+    Separation as Separation,
+    budget_rho as budget_rho,
+    certificate_from_orders as certificate_from_orders,
+    exchange_method as exchange_method,
+    milp_master as milp_master,
+    robust_pareto_gap as robust_pareto_gap,
+    robust_pareto_gap_game as robust_pareto_gap_game,
+    separation_oracle as separation_oracle,
+    upper_mask as upper_mask,
 )

@@ -190,8 +190,9 @@ class NikaidoIsoda(AbstractEquilibriumSolver):
     """Relaxation algorithm with the Nikaido-Isoda optimum-response function (NIRA-3).
 
     x_{k+1} = (1 - step_size) x_k + step_size Z(x_k), Z(x) = argmax_{y feasible}
-    sum_i f^i(y_i, x_-i), until |Z(x) - x|_inf <= tol. Each Z is a concave program solved by the
-    same semismooth Newton method. `max_steps` counts relaxation steps.
+    sum_i f^i(y_i, x_-i), until the KKT residual at (x, multipliers of the last Z) is <= tol. Each Z
+    is a concave program solved by the same semismooth Newton method. `max_steps` counts
+    relaxation steps.
     """
 
     step_size: float = 0.5
@@ -223,18 +224,19 @@ class NikaidoIsoda(AbstractEquilibriumSolver):
                                self.linesearch_steps, 1e-4)
 
         def cond(carry):
-            z, gap, k, ok = carry
-            return (gap > tol) & (k < max_steps) & ok
+            z, res, k, ok = carry
+            return (res > tol) & (k < max_steps) & ok
 
         def body(carry):
-            z, gap, k, ok = carry
+            z, res, k, ok = carry
             zr, res_in, _, _ = inner(z[:n], z)
             y_new = (1 - self.step_size) * z[:n] + self.step_size * zr[:n]
-            gap = jnp.max(jnp.abs(zr[:n] - z[:n]))
-            ok = (res_in == RESULTS.successful) & jnp.isfinite(gap)
-            return jnp.concatenate([y_new, zr[n:]]), gap, k + 1, ok
+            z_new = jnp.concatenate([y_new, zr[n:]])
+            res = kkt.natural_residual(z_new)
+            ok = (res_in == RESULTS.successful) & jnp.isfinite(res)
+            return z_new, res, k + 1, ok
 
-        z, gap, k, ok = jax.lax.while_loop(
+        z, res, k, ok = jax.lax.while_loop(
             cond, body, (z0, jnp.asarray(jnp.inf, z0.dtype), jnp.array(0), jnp.array(True))
         )
         # multipliers: those of the optimum-response problem at the fixed point
@@ -256,13 +258,14 @@ class ActiveSetEnumeration(AbstractEquilibriumSolver):
     linear system is solved (all 2^m unrolled solves at once, no iteration); the feasible pattern
     with the smallest natural residual is returned. This is exact up to rounding, has a fixed cost
     (the river game: 32 solves of 5 x 5), and handles the degenerate mechanisms (linear profits,
-    d2 = c2i = 0) on which Newton-type methods can stall. If the true (possibly non-affine) KKT
-    residual at the result exceeds `tol`, semismooth Newton polishes from it, so the solver is safe
-    on any game; only m <= `max_size` is allowed (2^m systems).
+    d2 = c2i = 0) on which Newton-type methods can stall. The true KKT residual is checked at the
+    result: if it exceeds `tol` (the game is not affine, or no pattern was feasible) the result is
+    `RESULTS.enumeration_failed`, or, with `polish=SemismoothNewton()`, Newton continues from the
+    best pattern. Only m <= `max_size` is allowed (2^m systems).
     """
 
     max_size: int = eqx.field(static=True, default=10)
-    polish: SemismoothNewton = SemismoothNewton()
+    polish: SemismoothNewton | None = None
 
     def solve(self, game, theta, probe, kkt, z0, tol, max_steps):
         m = z0.shape[0]
@@ -298,14 +301,17 @@ class ActiveSetEnumeration(AbstractEquilibriumSolver):
         z = jnp.where(jnp.isfinite(viol[best]), jnp.maximum(zs[best], 0.0), z0)
         res = kkt.natural_residual(z)
 
+        if self.polish is None:
+            result = RESULTS.where(res <= tol, RESULTS.successful, RESULTS.enumeration_failed)
+            return z, result, res, jnp.array(0)
+
         def polish(z):
             return self.polish.solve(game, theta, probe, kkt, z, tol, max_steps)
 
         def done(z):
             return z, RESULTS.successful, res, jnp.array(0)
 
-        z, result, res, k = jax.lax.cond(res <= tol, done, polish, z)
-        return z, result, res, k
+        return jax.lax.cond(res <= tol, done, polish, z)
 
 
 def _own_gradient(game, theta, shape):
@@ -425,11 +431,11 @@ def solve_equilibrium(
         y0 = jnp.maximum(jnp.ravel(x0) - lower, 0.0)
 
     def cons_of(th, pr):
-        return lambda y: game.constraints(pr, jnp.reshape(y + lower, shape))
+        return lambda y: game.constraints(pr, jnp.reshape(y + lower, shape)).astype(dtype)
 
     def kkt_of(th, pr):
         pg = _own_gradient(game, th, shape)
-        return _KKT(lambda y: pg(y + lower), cons_of(th, pr), n)
+        return _KKT(lambda y: pg(y + lower).astype(dtype), cons_of(th, pr), n)
 
     kkt = kkt_of(theta_c, probe_c)
     C = jax.eval_shape(kkt.cons, y0).shape[0]

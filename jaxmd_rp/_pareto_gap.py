@@ -141,16 +141,19 @@ def pareto_gap(values: Float[Array, "... M T T"]) -> Float[Array, "..."]:
     0.25
     ```
     """
-    values = _finite(_check_values(values))
-    batch = values.shape[:-3]
-    flat = values.reshape((-1,) + values.shape[-3:])
-    out = jax.vmap(_gap_one)(flat)
-    return out.reshape(batch)
+    values = _check_values(values)
+    return _gap_jit(values, True)
 
 
 def pareto_gap_unchecked(values: Array) -> Array:
     """`pareto_gap` without the NaN/inf check (NaN propagates); for use inside design loops."""
-    values = _check_values(values)
+    return _gap_jit(_check_values(values), False)
+
+
+@jax.jit(static_argnums=1)
+def _gap_jit(values, check):
+    if check:
+        values = _finite(values)
     flat = values.reshape((-1,) + values.shape[-3:])
     return jax.vmap(_gap_one)(flat).reshape(values.shape[:-3])
 
@@ -277,20 +280,27 @@ def pareto_gap_certificate(values: Float[Array, "... M T T"], tol=None, r=None) 
     - `tol`: slack above L (default 1e-6 * (1 + max|values|)); ignored if `r` is given.
     - `r`: the level to certify; must exceed L for a valid certificate.
     """
-    values = _finite(_check_values(values))
+    values = _check_values(values)
+    batch = values.shape[:-3]
+    nan = jnp.full(batch, jnp.nan, values.dtype)
+    r_arr = nan if r is None else jnp.broadcast_to(jnp.asarray(r, values.dtype), batch)
+    tol_arr = nan if tol is None else jnp.broadcast_to(jnp.asarray(tol, values.dtype), batch)
+    return _certificate_jit(values, r_arr, tol_arr)
+
+
+@jax.jit
+def _certificate_jit(values, r_arr, tol_arr):
+    values = _finite(values)
     batch = values.shape[:-3]
     M, T = values.shape[-3], values.shape[-1]
     flat = values.reshape((-1, M, T, T))
 
-    def one(v, r_req):
+    def one(v, r_req, tol_req):
         B, C = _bottleneck(v)
         L = jnp.maximum(B, 0.0)
         scale = 1.0 + jnp.max(jnp.abs(v))
-        if r is None:
-            t_ = 1e-6 * scale if tol is None else jnp.asarray(tol, v.dtype)
-            r_ = L + t_
-        else:
-            r_ = r_req
+        t_ = jnp.where(jnp.isnan(tol_req), 1e-6 * scale, tol_req)
+        r_ = jnp.where(jnp.isnan(r_req), L + t_, r_req)
         # construct at a level strictly between L and r, so rounding cannot break the check
         r_c = jnp.where(r_ > B, r_ - 0.5 * jnp.minimum(r_ - B, 1e-3 * scale), r_)
         u, lam = jax.vmap(_construct_one_agent, in_axes=(0, 0, None))(-v, C, r_c)
@@ -299,11 +309,7 @@ def pareto_gap_certificate(values: Float[Array, "... M T T"], tol=None, r=None) 
         res = RESULTS.where(ok, RESULTS.successful, RESULTS.certificate_failed)
         return ParetoCertificate(u=u, lam=lam, r=r_, violation=viol, result=res)
 
-    if r is None:
-        r_arr = jnp.zeros(flat.shape[0], values.dtype)
-    else:
-        r_arr = jnp.broadcast_to(jnp.asarray(r, values.dtype), batch).reshape(-1)
-    cert = jax.vmap(one)(flat, r_arr)
+    cert = jax.vmap(one)(flat, r_arr.reshape(-1), tol_arr.reshape(-1))
     return jax.tree_util.tree_map(lambda x: x.reshape(batch + x.shape[1:]), cert)
 
 

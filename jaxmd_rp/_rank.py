@@ -116,8 +116,9 @@ def rank_k(outcome, prefs, k, *, kind: PrefKind = "utilities") -> Int[Array, "..
     outcome = eqx.error_if(outcome, jnp.any((outcome < 0) | (outcome >= D)),
                            f"`outcome` must lie in 0..D-1 = 0..{D - 1}.")
     k = _check_k(k, D)
+    outcome, k = jnp.broadcast_arrays(outcome, k)
     p = pos[:, outcome]  # (M, ...)
-    return jnp.sum(p <= k, axis=0).astype(jnp.int32)
+    return jnp.sum(p <= k[None], axis=0).astype(jnp.int32)
 
 
 def maxrank_k(prefs, k, *, kind: PrefKind = "utilities") -> Int[Array, "..."]:

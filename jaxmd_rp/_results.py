@@ -39,7 +39,20 @@ class RESULTS(optx.RESULTS):  # pyright: ignore[reportGeneralTypeIssues]
         "The line search found no decrease of the KKT merit function: the solve stalled (a "
         "non-smooth or non-concave problem, or a poor start -- try another `x0`)."
     )
+    enumeration_failed = (
+        "No active set of the (assumed affine) KKT system gave a KKT point within `tol`: the game "
+        "is not affine, or has no equilibrium at this (theta, probe). Use SemismoothNewton() or "
+        "ActiveSetEnumeration(polish=SemismoothNewton())."
+    )
     certificate_failed = (
         "No certificate could be verified at the requested level r: r is below the Pareto gap, or "
         "the numbers needed exceed floating-point range (try a larger `tol`)."
+    )
+    exchange_max_iterations = (
+        "Algorithm 2 (the exchange method) stopped after `max_iterations` separation rounds with "
+        "max_k CV_k > delta; increase `max_iterations` or `delta` (the bounds returned are valid)."
+    )
+    robust_gap_inexact = (
+        "The kappa search of the robust Pareto gap did not narrow its bracket [lower, upper] to "
+        "`tol`; the bounds are valid but loose: increase `rounds` (or `grid`, `keep`)."
     )

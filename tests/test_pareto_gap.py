@@ -1,0 +1,300 @@
+"""Pareto gap: independent LP / brute-force references, certificates, GARP family, gradients."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxmd_rp as rp
+from tests.reference.check_references import (
+    concave_utility_values,
+    integer_values,
+    linear_budget_values,
+)
+from tests.reference.consumer import ccei_bruteforce, garp_bruteforce
+from tests.reference.pareto_gap_lp import (
+    pareto_gap_cycles,
+    pareto_gap_lp,
+    pareto_gap_threshold_graph,
+)
+
+
+def nonlinear_values(rng, M, T, K=2):
+    """Concave increasing probes g_t(x) = sum_k p_tk sqrt(x_k) - I_t at arbitrary bundles."""
+    v = np.empty((M, T, T))
+    for i in range(M):
+        p = rng.uniform(0.2, 2.0, (T, K))
+        x = rng.uniform(0.1, 3.0, (T, K))
+        G = p @ np.sqrt(x).T  # G[t, s] = sum_k p_tk sqrt(x_sk)
+        income = np.diag(G) * rng.uniform(0.9, 1.1, T)  # some off budget either way
+        v[i] = G - income[:, None]
+    return v
+
+
+def datasets(seed, n_each=50):
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n_each):
+        M, T = int(rng.integers(1, 4)), int(rng.integers(1, 9))
+        out.append(rng.normal(size=(M, T, T)))
+        out.append(linear_budget_values(rng, M, T, 3)[0])
+        out.append(linear_budget_values(rng, M, T, 2, offbudget=True)[0])
+        out.append(concave_utility_values(rng, M, T, 3)[0])
+        out.append(nonlinear_values(rng, M, T))
+        out.append(integer_values(rng, M, T))
+    return out
+
+
+DATA = datasets(0)  # 300 data sets of six kinds
+
+
+def _numpy_certificate_ok(values, u, lam, r):
+    """Independent check of (10) at level r: every u_s - u_t - lam_t (v_ts + r) <= rounding."""
+    values, u, lam = np.asarray(values), np.asarray(u), np.asarray(lam)
+    if not (np.all(np.isfinite(u)) and np.all(np.isfinite(lam)) and np.all(lam > 0)):
+        return False
+    lhs = u[:, None, :] - u[:, :, None]  # [i, t, s] = u_s - u_t
+    rhs = lam[:, :, None] * (values + r)
+    size = np.abs(u[:, None, :]) + np.abs(u[:, :, None]) + np.abs(rhs)
+    return bool(np.all(lhs - rhs <= 1e-12 * np.maximum(size, 1e-300)))
+
+
+def test_gap_matches_lp_and_brute_force():
+    vals = [jnp.asarray(v) for v in DATA]
+    for v in vals:
+        L = float(rp.pareto_gap(v))
+        scale = max(1.0, float(np.max(np.abs(v))))
+        ref = pareto_gap_lp(np.asarray(v))
+        assert abs(L - ref) <= 1e-8 * scale, (L, ref)
+        if v.shape[-1] <= 6:
+            assert abs(L - pareto_gap_cycles(np.asarray(v))) <= 1e-12 * scale
+
+
+def test_gap_large_T():
+    rng = np.random.default_rng(1)
+    cases = [linear_budget_values(rng, 3, 50, 4)[0] for _ in range(4)]
+    cases += [nonlinear_values(rng, 3, 50) for _ in range(4)]
+    cases += [rng.normal(size=(3, 50, 50)) for _ in range(4)]
+    L = rp.pareto_gap(jnp.asarray(np.stack(cases)))
+    for k, v in enumerate(cases):
+        assert float(L[k]) == pytest.approx(pareto_gap_threshold_graph(v), abs=1e-12)
+    for k in (0, 4):  # the LP at T = 50 is slow: two cases
+        assert float(L[k]) == pytest.approx(pareto_gap_lp(cases[k]), abs=1e-8)
+
+
+def _by_shape(data):
+    groups = {}
+    for v in data:
+        groups.setdefault(v.shape, []).append(v)
+    return [np.stack(g) for g in groups.values()]
+
+
+def test_certificates_valid_on_every_case():
+    for batch in _by_shape(DATA):  # one compilation per shape
+        certs = rp.pareto_gap_certificate(jnp.asarray(batch))
+        L = rp.pareto_gap(jnp.asarray(batch))
+        for k, v in enumerate(batch):
+            cert = jax.tree_util.tree_map(lambda a: a[k], certs)
+            assert bool(cert.valid), (v.shape, float(cert.violation))
+            assert float(cert.r) >= float(L[k])
+            assert _numpy_certificate_ok(v, cert.u, cert.lam, float(cert.r))
+            assert float(rp.certificate_violation(jnp.asarray(v), cert.u, cert.lam, cert.r)) <= 1e-12
+
+
+def test_no_false_certificates():
+    rng = np.random.default_rng(2)
+    violating = []
+    while len(violating) < 500:
+        M, T = int(rng.integers(1, 4)), int(rng.integers(2, 12))
+        v = linear_budget_values(rng, M, T, 2)[0] if rng.random() < 0.5 else rng.normal(size=(M, T, T))
+        if pareto_gap_threshold_graph(v) > 1e-6:
+            violating.append(v)
+    claimed = 0
+    for v in violating:
+        L = pareto_gap_threshold_graph(v)
+        for r in (0.0, 0.5 * L, L - 1e-9 * max(1.0, np.abs(v).max())):
+            cert = rp.pareto_gap_certificate(jnp.asarray(v), r=r)
+            if bool(cert.valid):
+                claimed += 1
+                assert _numpy_certificate_ok(v, cert.u, cert.lam, r)  # would be a false certificate
+    assert claimed == 0
+
+
+def test_vmap_matches_loop_and_batch_axes():
+    vals = np.stack([np.random.default_rng(k).normal(size=(3, 7, 7)) for k in range(20)])
+    batched = rp.pareto_gap(jnp.asarray(vals))
+    vm = jax.vmap(rp.pareto_gap)(jnp.asarray(vals))
+    loop = [float(rp.pareto_gap(jnp.asarray(v))) for v in vals]
+    np.testing.assert_array_equal(batched, vm)
+    np.testing.assert_array_equal(batched, loop)
+    two = rp.pareto_gap(jnp.asarray(vals.reshape(4, 5, 3, 7, 7)))
+    np.testing.assert_array_equal(two.reshape(-1), batched)
+    with jax.disable_jit():
+        np.testing.assert_array_equal(rp.pareto_gap(jnp.asarray(vals[0])), batched[0])
+
+
+def test_float32_is_exact():
+    v = np.random.default_rng(3).normal(size=(3, 9, 9)).astype(np.float32)
+    L32 = rp.pareto_gap(jnp.asarray(v))
+    assert L32.dtype == jnp.float32
+    assert float(L32) == pareto_gap_threshold_graph(v.astype(np.float64))
+
+
+def test_gradient_matches_finite_differences():
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        v = rng.normal(size=(2, 6, 6))
+        if pareto_gap_threshold_graph(v) <= 0:
+            continue
+        g = np.asarray(jax.grad(rp.pareto_gap)(jnp.asarray(v)))
+        # L is piecewise linear with a unique maximiser here: central differences are exact
+        h = 1e-7
+        fd = np.zeros_like(v)
+        for idx in np.ndindex(v.shape):
+            d = np.zeros_like(v)
+            d[idx] = h
+            fd[idx] = (pareto_gap_threshold_graph(v + d) - pareto_gap_threshold_graph(v - d)) / (2 * h)
+        np.testing.assert_allclose(g, fd, atol=1e-6)
+        assert np.sum(g != 0) == 1 and g.min() == -1.0
+
+
+def test_gradient_zero_when_consistent():
+    rng = np.random.default_rng(5)
+    v = concave_utility_values(rng, 2, 6, 3)[0]
+    v[:, np.arange(6), np.arange(6)] = 0.0  # exactly on budget (remove rounding of p.x - 1)
+    assert float(rp.pareto_gap(jnp.asarray(v))) <= 1e-12
+    assert np.all(np.asarray(jax.grad(rp.pareto_gap)(jnp.asarray(v))) == 0)
+
+
+def test_garp_and_ccei_against_brute_force():
+    rng = np.random.default_rng(6)
+    P, X, g_ref, c_ref = [], [], [], []
+    for _ in range(150):
+        T = int(rng.integers(2, 8))
+        p = rng.uniform(0.2, 2.0, (T, 2))
+        x = rng.uniform(0.2, 2.0, (T, 2))
+        if rng.random() < 0.2:  # ties: equal expenditures
+            x[1] = x[0]
+        P.append(p), X.append(x)
+        g_ref.append(garp_bruteforce(p, x)), c_ref.append(ccei_bruteforce(p, x))
+    for p, x, g, c in zip(P, X, g_ref, c_ref):
+        assert bool(rp.garp(jnp.asarray(p), jnp.asarray(x))) == g
+        assert float(rp.ccei(jnp.asarray(p), jnp.asarray(x))) == pytest.approx(c, abs=1e-12)
+    # batched
+    T = 5
+    p = rng.uniform(0.2, 2.0, (40, T, 3))
+    x = rng.uniform(0.2, 2.0, (40, T, 3))
+    cc = rp.ccei(jnp.asarray(p), jnp.asarray(x))
+    gg = rp.garp(jnp.asarray(p), jnp.asarray(x))
+    for k in range(40):
+        assert float(cc[k]) == pytest.approx(ccei_bruteforce(p[k], x[k]), abs=1e-12)
+        assert bool(gg[k]) == garp_bruteforce(p[k], x[k])
+
+
+def test_mm_garp_is_garp_on_budget_data_and_theorem_1():
+    rng = np.random.default_rng(7)
+    for _ in range(100):
+        T = int(rng.integers(2, 8))
+        p = rng.uniform(0.2, 2.0, (T, 2))
+        x = rng.uniform(0.2, 2.0, (T, 2))
+        v = rp.budget_values(jnp.asarray(p), jnp.asarray(x))
+        assert bool(rp.mm_garp(v)) == garp_bruteforce(p, x)
+        # Theorem 1 on budget-exhausting data: MM-GARP => L = 0 (the converse fails on ties)
+        if bool(rp.mm_garp(v)):
+            assert float(rp.pareto_gap(v)) == 0.0
+
+
+def test_garp_f_theorem_4():
+    """L = inf{F >= 0 : GARP_F holds}: GARP_F holds above L and fails below it."""
+    for v in DATA[:120]:
+        v = jnp.asarray(v)
+        L = float(rp.pareto_gap(v))
+        scale = max(1.0, float(jnp.max(jnp.abs(v))))
+        assert bool(rp.garp_f(v, L + 1e-9 * scale))
+        if L > 1e-9 * scale:
+            assert not bool(rp.garp_f(v, L - 1e-9 * scale))
+
+
+def _cobb_douglas_data(rng, M, T):
+    """M Cobb-Douglas agents (k = 2) on random linear budgets p_t . x <= 1: L = 0."""
+    a = rng.dirichlet(np.ones(2), size=M)  # (M, 2)
+    p = rng.uniform(0.2, 2.0, (T, M, 2))
+    x = a[None] / p  # demand x_k = a_k / p_k
+    return p, x
+
+
+def test_recovered_utilities_rationalise_data():
+    rng = np.random.default_rng(8)
+    M, T = 3, 6
+    p, x = _cobb_douglas_data(rng, M, T)
+    # values[i, t, s] = p_t^i . x_s^i - 1
+    values = jnp.asarray(np.einsum("tik,sik->its", p, x) - 1.0)
+    assert float(rp.pareto_gap(values)) <= 1e-12
+    tol = 1e-6
+    cert = rp.pareto_gap_certificate(values, tol=tol)
+    assert bool(cert.valid)
+    U = rp.recover_utilities(cert, lambda s, xx: jnp.sum(jnp.asarray(p)[s] * xx, axis=1) - 1.0)
+    slack = tol * float(jnp.sum(jnp.max(cert.lam, axis=1)))
+    for t in range(T):
+        best = float(U.total(jnp.asarray(x[t])))
+        # random points of agent-wise budget sets {p_t^i . x^i <= 1}
+        w = rng.dirichlet(np.ones(2), size=(500, M)) * rng.uniform(0, 1, (500, M, 1))
+        cand = w / p[t][None]
+        tot = jax.vmap(U.total)(jnp.asarray(cand))
+        assert float(jnp.max(tot)) <= best + slack
+        # and the observed bundle is affordable: it maximises sum_i U^i on the probe set
+    # U is increasing and concave along rays (min of affine functions of the budget)
+    assert np.all(np.asarray(cert.lam) > 0)
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="values"):
+        rp.pareto_gap(jnp.zeros((3, 3)))
+    with pytest.raises(ValueError, match="square"):
+        rp.pareto_gap(jnp.zeros((1, 3, 4)))
+    with pytest.raises(ValueError, match="at least one agent"):
+        rp.pareto_gap(jnp.zeros((0, 3, 3)))
+    with pytest.raises(Exception, match="NaN or inf"):
+        rp.pareto_gap(jnp.array([[[0.0, jnp.nan], [0.0, 0.0]]]))
+    with pytest.raises(Exception, match="NaN or inf"):
+        jax.jit(rp.pareto_gap)(jnp.array([[[0.0, jnp.inf], [0.0, 0.0]]]))
+    # documented values
+    assert float(rp.pareto_gap(jnp.array([[[-0.3]]]))) == pytest.approx(0.3)  # T = 1, off budget
+    assert float(rp.pareto_gap(jnp.array([[[0.0]]]))) == 0.0  # T = 1 on budget
+    assert float(rp.pareto_gap(jnp.zeros((2, 4, 4)))) == 0.0  # all-equal observations on budget
+    with pytest.raises(ValueError, match="prices"):
+        rp.ccei(jnp.ones((3, 2)), jnp.ones((3, 3)))
+    with pytest.raises(Exception, match="non-negative"):
+        rp.ccei(-jnp.ones((3, 2)), jnp.ones((3, 2)))
+
+
+def test_concentration_bound_monte_carlo():
+    """Theorem 2 (as corrected): P(|L_hat - L| <= eps) >= bound, on a game with mixed strategies.
+
+    M = 2 agents, T = 4 linear budgets; agent i's true mixed strategy at t is uniform on a segment
+    of its budget line, so g_t(mu_s) = g_t(mean) exactly; L_hat uses N samples.
+    """
+    rng = np.random.default_rng(9)
+    M, T, N, reps = 2, 4, 200, 2000
+    p = rng.uniform(0.5, 1.5, (M, T, 2))
+    # segment endpoints on the budget line p.x = 1
+    ends = np.stack([np.stack([1 / p[..., 0] * np.array(w), (1 - np.array(w)) / p[..., 1]], -1)
+                     for w in (0.2, 0.8)], axis=-2)  # (M, T, 2 ends, 2 goods)
+    mean = ends.mean(axis=-2)
+    true_vals = np.einsum("itk,isk->its", p, mean) - 1.0
+    L = float(rp.pareto_gap(jnp.asarray(true_vals)))
+    u = rng.uniform(size=(reps, N, M, T, 1))
+    samples = ends[None, None, ..., 0, :] + u * (ends[None, None, ..., 1, :] - ends[None, None, ..., 0, :])
+    emp = samples.mean(axis=1)  # (reps, M, T, 2)
+    vals = np.einsum("itk,risk->rits", p, emp) - 1.0
+    Lh = np.asarray(rp.pareto_gap(jnp.asarray(vals)))
+    g_all = np.einsum("itk,isek->itse", p, ends) - 1.0
+    value_range = float(g_all.max() - g_all.min())
+    for eps in (0.05, 0.1, 0.2):
+        emp_prob = float(np.mean(np.abs(Lh - L) <= eps))
+        b_union = float(rp.concentration_bound(eps, N, T, M, value_range, form="union"))
+        b_paper = float(rp.concentration_bound(eps, N, T, M, value_range, form="paper"))
+        # Monte-Carlo error of emp_prob is < 0.01 at 2000 reps (3 sigma)
+        assert emp_prob >= b_union - 0.01
+        assert emp_prob >= b_paper - 0.01
+        assert 0.0 <= b_union <= b_paper <= 1.0
