@@ -131,7 +131,8 @@ def maxrank_k(prefs, k, *, kind: PrefKind = "utilities") -> Int[Array, "..."]:
 def _as_distribution(mu, D, dtype=None):
     mu = jnp.asarray(mu)
     if jnp.issubdtype(mu.dtype, jnp.integer):  # pure strategy: an outcome index
-        mu = eqx.error_if(mu, jnp.any((mu < 0) | (mu >= D)), f"`mu` (an outcome) must lie in 0..{D - 1}.")
+        mu = eqx.error_if(mu, jnp.any((mu < 0) | (mu >= D)),
+                          f"`mu` (an outcome) must lie in 0..{D - 1}.")
         return jnp.eye(D, dtype=dtype or jnp.result_type(float))[mu]
     if mu.ndim < 1 or mu.shape[-1] != D:
         raise ValueError(
@@ -178,7 +179,7 @@ def is_rank_optimal(mu, prefs, *, kind: PrefKind = "utilities", atol: float | No
     ```python
     >>> import jax.numpy as jnp, jaxmd_rp as rp
     >>> pos = jnp.array([[1, 2, 3], [1, 3, 2], [2, 3, 1]])
-    >>> rp.is_rank_optimal(jnp.arange(3), pos, kind="positions").tolist()  # A: top for 2, top-2 for 3
+    >>> rp.is_rank_optimal(jnp.arange(3), pos, kind="positions").tolist()  # only A: ranks (2, 3, 3)
     [True, False, False]
     ```
     """
@@ -191,7 +192,9 @@ def is_rank_optimal(mu, prefs, *, kind: PrefKind = "utilities", atol: float | No
     return jnp.all(er >= jnp.max(R, axis=1).astype(mu.dtype) - atol, axis=-1)
 
 
-def homogeneous_utilities(positions: Int[Array, "M D"], U: Float[Array, " D"]) -> Float[Array, "M D"]:
+def homogeneous_utilities(
+    positions: Int[Array, "M D"], U: Float[Array, " D"]
+) -> Float[Array, "M D"]:
     """Homogeneous utilities (Def. 8): f^i(o) = U(pos_i(o)), U[j - 1] the value of a j-th choice."""
     pos = _as_positions(positions, "positions")
     U = jnp.asarray(U)

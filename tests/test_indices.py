@@ -60,15 +60,15 @@ def test_consistent_data_and_tie_cycle():
     assert int(rp.houtman_maks_index(p, x, method="milp")) == 1
 
 
-@pytest.mark.parametrize("T", [3, 5, 6])
+@pytest.mark.parametrize("T", [4, 6])
 def test_against_bruteforce(T):
-    """120 random datasets in all (40 per T), batched in one call per T."""
-    p, x = _random_datasets(T, 40, T, 3)
+    """100 random datasets in all (50 per T), batched in one call per T."""
+    p, x = _random_datasets(T, 50, T, 3)
     vi, e = map(np.asarray, rp.varian_index(p, x, return_efficiencies=True))
     hm = np.asarray(rp.houtman_maks_index(p, x))
-    assert vi.shape == hm.shape == (40,)
+    assert vi.shape == hm.shape == (50,)
     violations = 0
-    for b in range(40):
+    for b in range(50):
         ref_vi = varian_index_bruteforce(p[b], x[b])
         ref_hm = houtman_maks_bruteforce(p[b], x[b])
         g = garp_bruteforce(p[b], x[b])
@@ -111,18 +111,16 @@ def test_milp_beyond_exact_limit():
 
 
 def test_batching_jit_vmap():
-    p, x = _random_datasets(2, 6, 4, 2)
-    p6, x6 = p.reshape(2, 3, 4, 2), x.reshape(2, 3, 4, 2)
+    p, x = _random_datasets(4, 50, 4, 3)  # the shapes of test_against_bruteforce[4]
     vi = rp.varian_index(p, x)
     hm = rp.houtman_maks_index(p, x)
-    np.testing.assert_allclose(rp.varian_index(p6, x6).reshape(-1), vi, atol=0)
-    np.testing.assert_array_equal(rp.houtman_maks_index(p6, x6).reshape(-1), hm)
-    jitted = jax.jit(lambda a, b: (rp.varian_index(a, b), rp.houtman_maks_index(a, b)))
-    vj, hj = jitted(p, x)
+    p2, x2 = p.reshape(5, 10, 4, 3), x.reshape(5, 10, 4, 3)
+    np.testing.assert_allclose(rp.varian_index(p2, x2).reshape(-1), vi, atol=0)
+    np.testing.assert_array_equal(rp.houtman_maks_index(p2, x2).reshape(-1), hm)
+    both = jax.jit(jax.vmap(lambda a, b: (rp.varian_index(a, b), rp.houtman_maks_index(a, b))))
+    vj, hj = both(jnp.asarray(p), jnp.asarray(x))
     np.testing.assert_allclose(vj, vi, atol=0)
     np.testing.assert_array_equal(hj, hm)
-    vv = jax.vmap(rp.varian_index)(jnp.asarray(p), jnp.asarray(x))
-    np.testing.assert_allclose(vv, vi, atol=0)
 
 
 def test_errors():

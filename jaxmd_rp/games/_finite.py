@@ -178,7 +178,7 @@ class InspectionGame(AbstractFiniteGame):
         Assumes generic caps (no equality in the case conditions) and k < r + h.
         """
         fine = jnp.asarray(theta).reshape(())
-        k1, k2 = (jnp.ones(2, fine.dtype) if probe is None else jnp.minimum(jnp.asarray(probe), 1.0))
+        k1, k2 = self._caps(probe, fine.dtype)
         p_star = self.inspection_cost / (self.reward + self.harm)
         q_bar = jnp.where(fine > 0, self.gain / jnp.where(fine > 0, fine, 1.0), jnp.inf)
         interior = (k1 > p_star) & (k2 > q_bar)
@@ -186,6 +186,14 @@ class InspectionGame(AbstractFiniteGame):
         p = jnp.where(interior, p_star, k1)
         q = jnp.where(interior, q_bar, jnp.where(both, k2, 0.0))
         return jnp.stack([p, q])
+
+    def _caps(self, probe, dtype):
+        if probe is None:
+            return jnp.ones(2, dtype)
+        probe = jnp.asarray(probe)
+        if probe.shape != (2,):
+            raise ValueError(f"`probe` must have shape (2,); got {probe.shape}.")
+        return jnp.minimum(probe, 1.0)
 
     def to_strategy(self, pq) -> Array:
         """(P(violate), P(inspect)) -> x of shape (2, 2)."""
@@ -198,7 +206,7 @@ class InspectionGame(AbstractFiniteGame):
         The total payoff is bilinear in (p, q), so the maximum over the box is at a vertex.
         """
         fine = jnp.asarray(theta).reshape(())
-        k1, k2 = (jnp.ones(2, fine.dtype) if probe is None else jnp.minimum(jnp.asarray(probe), 1.0))
+        k1, k2 = self._caps(probe, fine.dtype)
         ps = jnp.stack([0 * k1, k1])
         qs = jnp.stack([0 * k2, k2])
         cand = jnp.stack(jnp.meshgrid(ps, qs, indexing="ij"), -1).reshape(-1, 2)
