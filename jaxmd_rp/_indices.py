@@ -175,6 +175,7 @@ def varian_index(
     0.875
     >>> float(rp.ccei(p, x))
     0.75
+
     ```
     """
     if method == "milp":
@@ -212,6 +213,7 @@ def houtman_maks_index(
     >>> p = jnp.array([[1.0, 2.0], [2.0, 1.0]]); x = jnp.array([[1.0, 1.0], [2.0, 0.0]])
     >>> int(rp.houtman_maks_index(p, x))  # the two observations violate GARP together
     1
+
     ```
     """
     if method == "milp":

@@ -162,6 +162,7 @@ def _gap_jit(values, check):
 # consistency tests: MM-GARP (Def. 5) and GARP_F (Def. 6, as corrected in docs/pareto_gap.md)
 
 
+@jax.jit
 def _garp_violated(W):
     """GARP-type test on one (M, T, T) weight array: R = {W >= 0}, P = {W > 0}.
 
@@ -230,8 +231,12 @@ def certificate_violation(values, u, lam, r):
     lam_t |values_ts + r|), or +inf if some lam <= 0 or some number is not finite.
     """
     values = _check_values(values)
-    u, lam = jnp.asarray(u), jnp.asarray(lam)
-    r = jnp.asarray(r, values.dtype)[..., None, None, None]
+    return _violation_jit(values, jnp.asarray(u), jnp.asarray(lam), jnp.asarray(r, values.dtype))
+
+
+@jax.jit
+def _violation_jit(values, u, lam, r):
+    r = r[..., None, None, None]
     rhs = lam[..., :, None] * (values + r)  # (..., M, t, s)
     lhs = u[..., None, :] - u[..., :, None]  # u_s - u_t
     size = jnp.abs(u[..., None, :]) + jnp.abs(u[..., :, None]) + jnp.abs(rhs)
@@ -304,7 +309,7 @@ def _certificate_jit(values, r_arr, tol_arr):
         # construct at a level strictly between L and r, so rounding cannot break the check
         r_c = jnp.where(r_ > B, r_ - 0.5 * jnp.minimum(r_ - B, 1e-3 * scale), r_)
         u, lam = jax.vmap(_construct_one_agent, in_axes=(0, 0, None))(-v, C, r_c)
-        viol = certificate_violation(v, u, lam, r_)
+        viol = _violation_jit(v, u, lam, r_)
         ok = viol <= 32 * jnp.finfo(v.dtype).eps
         res = RESULTS.where(ok, RESULTS.successful, RESULTS.certificate_failed)
         return ParetoCertificate(u=u, lam=lam, r=r_, violation=viol, result=res)

@@ -106,6 +106,7 @@ def rank_k(outcome, prefs, k, *, kind: PrefKind = "utilities") -> Int[Array, "..
     >>> pos = jnp.array([[1, 2, 3], [1, 3, 2], [2, 3, 1]])   # 3 agents, outcomes A, B, C
     >>> rp.rank_k(jnp.arange(3), pos, 1, kind="positions").tolist()
     [2, 0, 1]
+
     ```
     """
     pos = _as_positions(prefs, kind)
@@ -181,6 +182,7 @@ def is_rank_optimal(mu, prefs, *, kind: PrefKind = "utilities", atol: float | No
     >>> pos = jnp.array([[1, 2, 3], [1, 3, 2], [2, 3, 1]])
     >>> rp.is_rank_optimal(jnp.arange(3), pos, kind="positions").tolist()  # only A: ranks (2, 3, 3)
     [True, False, False]
+
     ```
     """
     R = rank_table(prefs, kind=kind)

@@ -278,41 +278,114 @@ def _masked_value(a, mask):
     return jnp.mean(jnp.maximum(m, 0.0))
 
 
-def _bnb(F, eps, hi, grid, rounds, keep, split):
-    """min_{kappa in [0, hi]} eps kappa + F(kappa) for F non-increasing: fixed-shape best-first
-    branch and bound. F maps a vector of kappas to a vector. Returns (lower, upper, kappa, F(kappa))
-    with `upper` attained at `kappa` and `lower` certified (on [l, r]: >= eps l + F(r))."""
+_Q = 3  # tangent lines kept per point and sample in the kappa search
+
+
+def _point_summary(a, d, eps):
+    """What the kappa search keeps about one kappa_j: F_k(kappa_j) = max(0, max_i B(a_k^i)) per
+    sample and tangent lines for interval bounds.
+
+    a, d: (N, M, T, T) edge values a_e(kappa_j) and slopes d_e >= 0 with
+    a_e(kappa) >= a_e(kappa_j) - d_e (kappa - kappa_j) for every kappa (a_e is a maximum of affine
+    functions of kappa; d_e is the slope of the active one). For the critical agent i* of sample k
+    and its bottleneck level B, S = {edges of i* with a_e >= B lying on a cycle of {a >= B}}
+    contains the bottleneck cycle C*, so for every kappa
+    F_k(kappa) >= B_{i*}(kappa) >= min_{e in C*} a_e(kappa) >= min_{e in S} [a_e - d_e (kappa - kappa_j)].
+    Over an interval of width h to the left of kappa_j, eps kappa + (that) is at least
+    eps kappa_j + min_{e in S} [a_e - (eps - d_e)^+ h]; to the right, eps kappa_j +
+    min_{e in S} [a_e - (d_e - eps)^+ h]. The _Q lines with the smallest a_e are kept; the others
+    are bounded by (the next a_e) - eps h.
+    """
+    dt = a.dtype
+    B, C = _bottleneck(a)  # (N, M), (N, M, T, T)
+    Fk = jnp.maximum(jnp.max(B, axis=-1), 0.0)
+    istar = jnp.argmax(B, axis=-1)  # (N,)
+    take = lambda z: jnp.take_along_axis(z, istar[:, None, None, None], axis=1)[:, 0]  # noqa: E731
+    aa, dd, CC = take(a), take(d), take(C)  # (N, T, T)
+    Bs = jnp.max(B, axis=-1)[:, None, None]
+    T = a.shape[-1]
+    on_cycle = (jnp.swapaxes(CC, -1, -2) >= Bs) | jnp.eye(T, dtype=bool)
+    inS = (aa >= Bs) & on_cycle & jnp.isfinite(Bs)
+    inf = jnp.asarray(jnp.inf, dt)
+    c = jnp.where(inS, aa, inf).reshape(a.shape[0], -1)
+    dflat = dd.reshape(a.shape[0], -1)
+    nq = min(_Q + 1, c.shape[-1])
+    negc, idx = jax.lax.top_k(-c, nq)
+    cq = -negc
+    dq = jnp.take_along_axis(dflat, idx, axis=-1)
+    if nq > _Q:
+        c_lines, d_lines, rest = cq[:, :_Q], dq[:, :_Q], cq[:, _Q]
+    else:
+        c_lines, d_lines, rest = cq, dq, jnp.full(cq.shape[:1], inf)
+    ok = jnp.isfinite(Bs[:, 0, 0])  # no cycle (masked graphs): no line bound
+    c_lines = jnp.where(ok[:, None], c_lines, -inf)
+    rest = jnp.where(ok, rest, -inf)
+    mR = jnp.maximum(eps - d_lines, 0.0)
+    mL = jnp.maximum(d_lines - eps, 0.0)
+    return Fk, (c_lines, mR, mL, rest)
+
+
+def _interval_lb(eps, lo, up, Fk_up, sum_lo, sum_up):
+    """Certified lower bound of min over [lo, up] of eps kappa + mean_k F_k(kappa)."""
+    h = up - lo
+    cR, mR, _, restR = sum_up
+    cL, _, mL, restL = sum_lo
+
+    def env(c, m, rest):
+        lines = jnp.where(jnp.isfinite(c), c - m * h, c)
+        return jnp.minimum(jnp.min(lines, axis=-1), rest - eps * h)
+
+    per_k = jnp.maximum(jnp.maximum(eps * up + env(cR, mR, restR), eps * lo + env(cL, mL, restL)),
+                        eps * lo + Fk_up)
+    return jnp.mean(jnp.maximum(per_k, eps * lo))
+
+
+def _bnb(point_fn, eps, hi, grid, rounds, keep, split):
+    """min_{kappa in [0, hi]} eps kappa + mean_k F_k(kappa), each F_k non-increasing: fixed-shape
+    best-first branch and bound. `point_fn(kappa)` returns (F_k (N,), summary) (`_point_summary`).
+    Returns (lower, upper, kappa, F(kappa)): `upper` is attained at `kappa`, `lower` is certified
+    (an interval [l, r] is bounded below by eps l + F(r) and by the tangent lines of its ends)."""
     dt = hi.dtype
+    P = jax.vmap(point_fn)
     k0 = hi * jnp.linspace(0.0, 1.0, grid, dtype=dt)
-    f0 = F(k0)
+    f0, s0 = P(k0)
     n_new = keep * (split - 1)
     cap = grid + rounds * n_new
+    pad = lambda z: jnp.concatenate([z, jnp.zeros((cap - grid,) + z.shape[1:], z.dtype)])  # noqa: E731
     ks = jnp.full(cap, jnp.inf, dt).at[:grid].set(k0)
-    fs = jnp.zeros(cap, dt).at[:grid].set(f0)
+    fs = pad(f0)
+    ss = jax.tree_util.tree_map(pad, s0)
     frac = jnp.arange(1, split, dtype=dt) / split
+    LB = jax.vmap(lambda lo, up, fu, sl, su: _interval_lb(eps, lo, up, fu, sl, su))
 
-    def lbs(ks, fs):
-        return jnp.where(jnp.isfinite(ks[1:]), eps * ks[:-1] + fs[1:], jnp.inf)
+    def lbs(ks, fs, ss):
+        sl = jax.tree_util.tree_map(lambda z: z[:-1], ss)
+        su = jax.tree_util.tree_map(lambda z: z[1:], ss)
+        lb = LB(ks[:-1], ks[1:], fs[1:], sl, su)
+        return jnp.where(jnp.isfinite(ks[1:]), lb, jnp.inf)
 
     def body(r, carry):
-        ks, fs = carry
-        _, idx = jax.lax.top_k(-lbs(ks, fs), keep)
+        ks, fs, ss = carry
+        _, idx = jax.lax.top_k(-lbs(ks, fs, ss), keep)
         lo, up = ks[idx], ks[idx + 1]
         up = jnp.where(jnp.isfinite(up), up, lo)
         new = (lo[:, None] + (up - lo)[:, None] * frac).reshape(-1)
-        fnew = F(new)
+        fnew, snew = P(new)
         start = grid + r * n_new
-        ks = jax.lax.dynamic_update_slice(ks, new, (start,))
-        fs = jax.lax.dynamic_update_slice(fs, fnew, (start,))
+        upd = lambda z, zn: jax.lax.dynamic_update_slice_in_dim(z, zn, start, axis=0)  # noqa: E731
+        ks = upd(ks, new)
+        fs = upd(fs, fnew)
+        ss = jax.tree_util.tree_map(upd, ss, snew)
         order = jnp.argsort(ks)
-        return ks[order], fs[order]
+        return ks[order], fs[order], jax.tree_util.tree_map(lambda z: z[order], ss)
 
     if rounds > 0:
-        ks, fs = jax.lax.fori_loop(0, rounds, body, (ks, fs))
-    lower = jnp.min(lbs(ks, fs))
-    vals = jnp.where(jnp.isfinite(ks), eps * ks + fs, jnp.inf)
+        ks, fs, ss = jax.lax.fori_loop(0, rounds, body, (ks, fs, ss))
+    lower = jnp.min(lbs(ks, fs, ss))
+    F = jnp.mean(fs, axis=-1)
+    vals = jnp.where(jnp.isfinite(ks), eps * ks + F, jnp.inf)
     j = jnp.argmin(vals)
-    return lower, vals[j], ks[j], fs[j]
+    return lower, vals[j], ks[j], F[j]
 
 
 def _golden(G, hi, iters):
@@ -394,11 +467,11 @@ class _SearchConfig(eqx.Module):
 def _robust_core(edge_fn, eps, hi, cfg: _SearchConfig, tol, throw):
     """The kappa search on a generic edge function kappa -> a (N, M, T, T)."""
     dt = hi.dtype
-    F = jax.vmap(lambda k: _relaxed_F(edge_fn(k)))
-    lb, ub_relax, khat, _ = _bnb(F, eps, hi, cfg.grid, cfg.rounds, cfg.keep, cfg.split)
+    point = lambda k: _point_summary(*edge_fn(k), eps)  # noqa: E731
+    lb, ub_relax, khat, _ = _bnb(point, eps, hi, cfg.grid, cfg.rounds, cfg.keep, cfg.split)
 
     def candidates(kappa):
-        a = edge_fn(kappa)  # (N, M, T, T)
+        a = edge_fn(kappa)[0]  # (N, M, T, T)
         B, _ = _bottleneck(a)
         per = _orders_from(a, B)  # (N, M, T)
         pooled = []
@@ -411,7 +484,7 @@ def _robust_core(edge_fn, eps, hi, cfg: _SearchConfig, tol, throw):
         masks = upper_mask(orders)
 
         def solve(mask):
-            G = lambda k: eps * k + _masked_value(edge_fn(k), mask)  # noqa: E731
+            G = lambda k: eps * k + _masked_value(edge_fn(k)[0], mask)  # noqa: E731
             v, k = _golden(G, hi, cfg.golden)
             v0 = G(kappa0)
             return jnp.where(v0 <= v, v0, v), jnp.where(v0 <= v, kappa0, k)
@@ -508,7 +581,7 @@ def robust_pareto_gap(
 @eqx.filter_jit
 def _robust_linear(prices, samples, epsilon, support, cfg, tol, throw):
     prices, samples, eps = _check_linear(prices, samples, epsilon, support)
-    edge_fn = lambda k: _edges_linear(prices, samples, k, support)[0]  # noqa: E731
+    edge_fn = lambda k: _edges_linear(prices, samples, k, support)[::2]  # noqa: E731
     kmax = jnp.max(jnp.sqrt(jnp.sum(prices**2, axis=-1)))
     hi = _kappa_hi(eps, kmax, jnp.ones((), prices.dtype))
     return _robust_core(edge_fn, eps, hi, cfg, tol, throw)
@@ -601,12 +674,14 @@ def robust_pareto_gap_game(
                        "`epsilon` (the Wasserstein radius) must be finite and >= 0.")
 
     def edge_fn(kappa):
-        return jnp.maximum(-g_stay, -g_low[None, :, None, :] - kappa * dist[..., None])
+        stay = -g_stay
+        move = -g_low[None, :, None, :] - kappa * dist[..., None]
+        return jnp.maximum(stay, move), jnp.where(move > stay, dist[..., None], 0.0)
 
     d = dist[..., None]
     slope = jnp.where(d > 0, (g_stay - g_low[None, :, None, :]) / jnp.where(d > 0, d, 1.0), 0.0)
     kmax = jnp.maximum(jnp.max(slope), 0.0)
-    F0 = _relaxed_F(edge_fn(jnp.zeros((), dt)))
+    F0 = _relaxed_F(edge_fn(jnp.zeros((), dt))[0])
     hi = _kappa_hi(eps, kmax, F0)
     return _robust_core(edge_fn, eps, hi, cfg, tol, throw)
 
@@ -744,15 +819,16 @@ def _master_closure(cut_b, cut_d, active, eps, hi, cfg: _SearchConfig):
     neg = jnp.asarray(-jnp.inf, cut_b.dtype)
 
     def w_of(k):
-        return jnp.max(jnp.where(active[:, None, None, None], cut_b - k * cut_d[:, None, None, None],
-                                 neg), axis=0)
+        pieces = jnp.where(active[:, None, None, None], cut_b - k * cut_d[:, None, None, None], neg)
+        j = jnp.argmax(pieces, axis=0)
+        return jnp.max(pieces, axis=0), cut_d[j]
 
-    def F1(k):
-        B, _ = _bottleneck(w_of(k))
-        return jnp.maximum(jnp.max(B), 0.0)
+    def point(k):
+        w, d = w_of(k)
+        return _point_summary(w[None], d[None], eps)
 
-    lb, _, khat, vhat = _bnb(jax.vmap(F1), eps, hi, cfg.grid, cfg.rounds, cfg.keep, cfg.split)
-    orders = _orders_from(w_of(khat), vhat)
+    lb, _, khat, vhat = _bnb(point, eps, hi, cfg.grid, cfg.rounds, cfg.keep, cfg.split)
+    orders = _orders_from(w_of(khat)[0], vhat)
     return lb, khat, vhat, orders
 
 
