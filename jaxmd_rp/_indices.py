@@ -269,6 +269,12 @@ def _milp():
     return milp, LinearConstraint, Bounds
 
 
+def _sparse(*args, **kwargs):
+    from scipy.sparse import csr_array
+
+    return csr_array(*args, **kwargs)
+
+
 def _solve_milp(c, A, lo, hi, integrality, lb, ub):
     milp, LinearConstraint, Bounds = _milp()
     res = milp(
@@ -292,38 +298,34 @@ def _varian_milp_one(E, own):
     def above(a, b):  # "a above b" as (coef index, sign, constant): o or 1 - o
         return (T + pid[(a, b)], 1.0, 0.0) if a < b else (T + pid[(b, a)], -1.0, 1.0)
 
-    rows, lo, hi = [], [], []
+    entries, hi = [], []  # sparse rows: (row, column, value); every row is "<= hi"
+
+    def add_row(coefs, bound):
+        r = len(hi)
+        entries.extend((r, j, v) for j, v in coefs)
+        hi.append(bound)
+
     for t in range(T):
         for s in range(T):
             if s == t or rho[t, s] >= 1.0:
                 continue
             # e_t <= rho_ts + (1 - rho_ts) (1 - [s above t])
             j, sg, cst = above(s, t)
-            row = np.zeros(nv)
-            row[t] = 1.0
-            row[j] += (1.0 - rho[t, s]) * sg
-            rows.append(row)
-            lo.append(-np.inf)
-            hi.append(1.0 - (1.0 - rho[t, s]) * cst)
+            add_row([(t, 1.0), (j, (1.0 - rho[t, s]) * sg)], 1.0 - (1.0 - rho[t, s]) * cst)
     for a in range(T):
-        for b in range(T):
-            for d in range(T):
-                if len({a, b, d}) < 3 or not (a < b and a < d):
-                    continue  # each directed 3-cycle a > b > d > a once (a smallest)
-                row = np.zeros(nv)
-                const = 0.0
-                for u, v in ((a, b), (b, d), (d, a)):
-                    j, sg, cst = above(u, v)
-                    row[j] += sg
-                    const += cst
-                rows.append(row)
-                lo.append(-np.inf)
-                hi.append(2.0 - const)
-    A = np.array(rows) if rows else np.zeros((0, nv))
+        for b in range(a + 1, T):
+            for d in range(a + 1, T):
+                if d == b:
+                    continue  # each directed 3-cycle a > b > d > a once (a smallest): <= 2 arcs
+                terms = [above(u, v) for u, v in ((a, b), (b, d), (d, a))]
+                add_row([(j, sg) for j, sg, _ in terms], 2.0 - sum(cst for _, _, cst in terms))
+    if not hi:
+        return 1.0, np.ones(T)
+    r, col, val = map(np.asarray, zip(*entries))
+    A = _sparse((val, (r, col)), shape=(len(hi), nv))
+    lo = np.full(len(hi), -np.inf)
     c = np.concatenate([-np.ones(T), np.zeros(len(pairs))])
     integrality = np.concatenate([np.zeros(T), np.ones(len(pairs))])
-    if A.shape[0] == 0:
-        return 1.0, np.ones(T)
     sol = _solve_milp(c, A, lo, hi, integrality, np.zeros(nv), np.ones(nv))
     e = np.clip(sol[:T], 0.0, 1.0)
     return float(np.mean(e)), e
