@@ -450,11 +450,11 @@ class RobustGap(eqx.Module):
 
 
 class _SearchConfig(eqx.Module):
-    grid: int = eqx.field(static=True, default=64)
-    rounds: int = eqx.field(static=True, default=32)
-    keep: int = eqx.field(static=True, default=8)
+    grid: int = eqx.field(static=True, default=32)
+    rounds: int = eqx.field(static=True, default=16)
+    keep: int = eqx.field(static=True, default=4)
     split: int = eqx.field(static=True, default=4)
-    golden: int = eqx.field(static=True, default=64)
+    golden: int = eqx.field(static=True, default=48)
 
     def __check_init__(self):
         if self.grid < self.keep + 1 or self.keep < 1 or self.split < 2 or self.rounds < 0:
@@ -523,11 +523,11 @@ def robust_pareto_gap(
     support: Support = "triangle",
     exact: bool = False,
     tol: float | None = None,
-    grid: int = 64,
-    rounds: int = 32,
-    keep: int = 8,
+    grid: int = 32,
+    rounds: int = 16,
+    keep: int = 4,
     split: int = 4,
-    golden: int = 64,
+    golden: int = 48,
     throw: bool = True,
 ) -> RobustGap:
     r"""The Wasserstein-robust Pareto gap L_DR^eps of paper eq. (15) for linear budgets.
@@ -595,11 +595,11 @@ def robust_pareto_gap_game(
     *,
     support: Support = "triangle",
     tol: float | None = None,
-    grid: int = 64,
-    rounds: int = 32,
-    keep: int = 8,
+    grid: int = 32,
+    rounds: int = 16,
+    keep: int = 4,
     split: int = 4,
-    golden: int = 64,
+    golden: int = 48,
     throw: bool = True,
 ) -> RobustGap:
     r"""The robust gap through the game API (`game.revealed_constraints` as the probes g_t^i).
@@ -839,14 +839,14 @@ def exchange_method(
     *,
     delta: float = 0.1,
     relative_tol: float | None = None,
-    max_iterations: int = 64,
+    max_iterations: int = 32,
     support: Support = "triangle",
     master: Literal["closure", "milp"] = "closure",
-    grid: int = 64,
-    rounds: int = 32,
-    keep: int = 8,
+    grid: int = 32,
+    rounds: int = 16,
+    keep: int = 4,
     split: int = 4,
-    golden: int = 64,
+    golden: int = 48,
     throw: bool = True,
 ) -> ExchangeSolution:
     r"""Algorithm 2 of the paper: the exchange (cutting-plane) method for (17).
@@ -1112,11 +1112,18 @@ def _exchange_milp(prices, samples, eps, delta, relative_tol, H, support, cfg, t
             break
         ag, bl = np.asarray(sep.agent), np.asarray(sep.block)
         pts, dist = np.asarray(sep.point), np.asarray(sep.distance)
+        fresh = False
         for k in range(N):
             if cv[k] > 0:
                 b = W[k].copy()
                 b[ag[k], bl[k], :] = 1.0 - P[ag[k]] @ pts[k]
-                cuts[k].append((b, float(dist[k])))
+                d = float(dist[k])
+                dup = any(dd == d and np.array_equal(bb, b) for bb, dd in cuts[k])
+                if not dup:
+                    cuts[k].append((b, d))
+                    fresh = True
+        if not fresh:  # stalled at the MILP solver's feasibility tolerance (~1e-7)
+            break
         lb_new, kappa, v, orders = milp_master(cuts, e, hi, N, M, T)
         lb = max(lb_new, 0.0)
         U = np.asarray(upper_mask(jnp.asarray(orders)))
@@ -1139,12 +1146,19 @@ def _exchange_milp(prices, samples, eps, delta, relative_tol, H, support, cfg, t
 
 
 def _robust_exact(prices, samples, eps, support, tol, throw):
+    """The exchange method with the exact MILP master, run to `tol` (default 1e-6 absolute: HiGHS
+    works to a primal feasibility tolerance of 1e-7, so much tighter requests can stall)."""
     _not_traced(prices, samples, eps)
-    tol_ = 1e-9 if tol is None else float(tol)
-    ex = _exchange_milp(prices, samples, eps, tol_, None, 500, support, _SearchConfig(), throw)
-    return RobustGap(value=ex.value, lower=ex.lower, upper=ex.value, kappa=ex.kappa,
-                     orders=ex.orders,
-                     result=RESULTS.successful if int(ex.iterations) < 500 else RESULTS.robust_gap_inexact)
+    tol_ = 1e-6 if tol is None else float(tol)
+    H = 400
+    ex = _exchange_milp(prices, samples, eps, tol_, None, H, support, _SearchConfig(), False)
+    result = RESULTS.successful if ex.result == RESULTS.successful else RESULTS.robust_gap_inexact
+    sol = RobustGap(value=ex.value, lower=ex.lower, upper=ex.value, kappa=ex.kappa,
+                    orders=ex.orders, result=result)
+    if throw and result != RESULTS.successful:
+        raise RuntimeError(RESULTS[RESULTS.robust_gap_inexact] + " (exact=True: the exchange "
+                           "method did not reach `tol`; pass a larger `tol`)")
+    return sol
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1182,7 +1196,7 @@ class RobustGapObjective(eqx.Module):
     solver: object = None
     max_steps: int = eqx.field(static=True, default=100)
     tol: float | None = eqx.field(static=True, default=None)
-    rounds: int = eqx.field(static=True, default=24)
+    rounds: int = eqx.field(static=True, default=16)
     golden: int = eqx.field(static=True, default=48)
 
     def __check_init__(self):
