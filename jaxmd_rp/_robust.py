@@ -388,18 +388,17 @@ def _bnb(point_fn, eps, hi, grid, rounds, keep, split):
     return lower, vals[j], ks[j], F[j]
 
 
-def _golden(G, hi, iters):
-    """Minimise a convex G on [0, hi] by golden section; returns (min value seen, its kappa)."""
+def _golden(G, hi, iters, kappa0=None):
+    """Minimise a convex G on [0, hi] by golden section. `G` maps a vector of kappas to a vector.
+    Returns (the smallest value seen, its kappa); `kappa0` is an extra point evaluated first."""
     dt = hi.dtype
     invphi = (math.sqrt(5.0) - 1.0) / 2.0
     lo, up = jnp.zeros((), dt), hi
     x1, x2 = up - invphi * (up - lo), lo + invphi * (up - lo)
-    f1, f2 = G(x1), G(x2)
-    g0, gh = G(lo), G(up)
-    best = jnp.stack([g0, gh, f1, f2])
-    bk = jnp.stack([lo, up, x1, x2])
-    j = jnp.argmin(best)
-    init = (lo, up, x1, x2, f1, f2, best[j], bk[j])
+    pts = jnp.stack([x1, x2, lo, up, lo if kappa0 is None else jnp.asarray(kappa0, dt)])
+    vals = G(pts)
+    j = jnp.argmin(vals)
+    init = (lo, up, x1, x2, vals[0], vals[1], vals[j], pts[j])
 
     def body(_, c):
         lo, up, x1, x2, f1, f2, bv, bkk = c
@@ -407,7 +406,7 @@ def _golden(G, hi, iters):
         lo_n = jnp.where(left, lo, x1)
         up_n = jnp.where(left, x2, up)
         x_new = jnp.where(left, up_n - invphi * (up_n - lo_n), lo_n + invphi * (up_n - lo_n))
-        f_new = G(x_new)
+        f_new = G(x_new[None])[0]
         x1_n = jnp.where(left, x_new, x2)
         x2_n = jnp.where(left, x1, x_new)
         f1_n = jnp.where(left, f_new, f2)
@@ -480,25 +479,22 @@ def _robust_core(edge_fn, eps, hi, cfg: _SearchConfig, tol, throw):
             pooled.append(_orders_from(agg, Bp)[None])
         return jnp.concatenate([per] + pooled, axis=0)  # (N + 2, M, T)
 
-    def best_of(orders, kappa0):
-        masks = upper_mask(orders)
+    def solve(mask, kappa0):
+        G = jax.vmap(lambda k: eps * k + _masked_value(edge_fn(k)[0], mask))
+        return _golden(G, hi, cfg.golden, kappa0)
 
-        def solve(mask):
-            G = lambda k: eps * k + _masked_value(edge_fn(k)[0], mask)  # noqa: E731
-            v, k = _golden(G, hi, cfg.golden)
-            v0 = G(kappa0)
-            return jnp.where(v0 <= v, v0, v), jnp.where(v0 <= v, kappa0, k)
-
-        vals, ks = jax.vmap(solve)(masks)
+    def one_pass(_, c):  # candidate orders at kappa, then each one's convex kappa problem
+        best, kbest, obest = c
+        orders = candidates(kbest)
+        vals, ks = jax.vmap(solve, in_axes=(0, None))(upper_mask(orders), kbest)
         j = jnp.argmin(vals)
-        return vals[j], ks[j], orders[j]
+        better = vals[j] < best
+        return (jnp.where(better, vals[j], best), jnp.where(better, ks[j], kbest),
+                jnp.where(better, orders[j], obest))
 
-    v1, k1, o1 = best_of(candidates(khat), khat)
-    v2, k2, o2 = best_of(candidates(k1), k1)  # second pass from the best certificate's kappa
-    take2 = v2 < v1
-    upper = jnp.where(take2, v2, v1)
-    kappa = jnp.where(take2, k2, k1)
-    orders = jnp.where(take2, o2, o1)
+    M, T = edge_fn(khat)[0].shape[1:3]
+    init = (jnp.asarray(jnp.inf, dt), khat, jnp.broadcast_to(jnp.arange(T), (M, T)))
+    upper, kappa, orders = jax.lax.fori_loop(0, 2, one_pass, init)
     slack = 16 * jnp.finfo(dt).eps * (1.0 + jnp.abs(ub_relax) + eps * hi)
     lower = jnp.minimum(jnp.maximum(lb - slack, 0.0), upper)
     tol_ = jnp.asarray(1e3 * jnp.finfo(dt).eps ** 0.75 if tol is None else tol, dt)
@@ -945,8 +941,8 @@ def _exchange_closure(prices, samples, epsilon, delta, relative_tol, H, support,
     c = jax.lax.while_loop(cond, body, init)
     # line 13, as a DRO value: min over kappa of the worst-case expectation of the certificate
     U = c["U"]
-    G = lambda k: eps * k + _masked_value(_edges_linear(prices, x[None], k, support)[0], U)  # noqa: E731
-    val, kap = _golden(G, hi, cfg.golden)
+    G = jax.vmap(lambda k: eps * k + _masked_value(_edges_linear(prices, x[None], k, support)[0], U))
+    val, kap = _golden(G, hi, cfg.golden, c["kappa"])
     value = jnp.minimum(val, c["ub"])
     result = RESULTS.where(c["done"], RESULTS.successful, RESULTS.exchange_max_iterations)
     sol = ExchangeSolution(value=value, lower=jnp.minimum(c["lb"], value), upper=c["ub"],
@@ -1079,6 +1075,13 @@ _separate_batch = jax.jit(
 )
 
 
+@eqx.filter_jit
+def _certificate_value(prices, samples, eps, U, hi, kappa0, support, golden):
+    """sup_Q E_Q h_U = min_kappa eps kappa + mean_k sup_Phi [h_U - kappa d] (convex in kappa)."""
+    G = jax.vmap(lambda k: eps * k + _masked_value(_edges_linear(prices, samples, k, support)[0], U))
+    return _golden(G, hi, golden, kappa0)
+
+
 def _exchange_milp(prices, samples, eps, delta, relative_tol, H, support, cfg, throw):
     _not_traced(prices, samples, eps)
     _require_scipy()
@@ -1129,9 +1132,8 @@ def _exchange_milp(prices, samples, eps, delta, relative_tol, H, support, cfg, t
         U = np.asarray(upper_mask(jnp.asarray(orders)))
     # the DRO value of the certificate (min over kappa; convex for fixed orders)
     Uj = jnp.asarray(U)
-    G = jax.jit(jax.vmap(
-        lambda k: eps * k + _masked_value(_edges_linear(prices, samples, k, support)[0], Uj)))
-    val, _ = _golden(lambda k: G(k[None])[0], jnp.asarray(hi, prices.dtype), cfg.golden)
+    val, _ = _certificate_value(prices, samples, eps, Uj, jnp.asarray(hi, prices.dtype),
+                                jnp.asarray(kappa, prices.dtype), support, cfg.golden)
     value = min(float(val), ub)
     pad = lambda h: jnp.asarray(np.concatenate([h, np.full(H - len(h), np.nan)]), prices.dtype)  # noqa: E731
     result = RESULTS.successful if done else RESULTS.exchange_max_iterations

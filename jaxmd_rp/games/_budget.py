@@ -32,8 +32,14 @@ leaves a random share of its budget unspent. The samples are then genuinely mixe
 they are componentwise below the demand, they stay inside the budget set (as eq. (6) requires of a
 mixed strategy) without `sample_strategy` needing the prices.
 
-There is no mechanism in the paper's A.2 experiment: `theta_dim = 0` and every method ignores
-`theta`.
+**Mechanism (an extension for Figure 5).** The paper's A.2 experiment has no mechanism. To run
+Algorithm 1 on this game, `theta in [0, 1]^3` is a per-agent sales tax: agent i faces the prices
+(1 + theta_i) alpha_t^i while the designer's probe stays g_t^i(b) = <alpha_t^i, b> - 1, so a taxed
+agent spends only 1/(1 + theta_i) of its budget and the Pareto gap is at least
+max_i theta_i / (1 + theta_i) (its self-loop). theta = 0 is the paper's game. The tax enters through
+`demand(probe, theta)` / `equilibrium(theta, probe)` only: the game API's `constraints(probe, x)`
+has no theta argument, so `solve_equilibrium` cannot see the tax (and is not the way to solve this
+game anyway, see above).
 """
 
 import jax
@@ -71,7 +77,7 @@ class BudgetGame(AbstractGame):
 
     num_agents = 3
     action_dim = 2
-    theta_dim = 0
+    theta_dim = 3
     probe_dim = 6
 
     noise: float = 0.0
@@ -79,6 +85,11 @@ class BudgetGame(AbstractGame):
     def __check_init__(self):
         if isinstance(self.noise, (int, float)) and not 0.0 <= self.noise <= 1.0:
             raise ValueError(f"`noise` must lie in [0, 1]; got {self.noise}.")
+
+    @property
+    def theta_bounds(self) -> tuple[Array, Array]:
+        """Sales taxes theta_i in [0, 1] (0 = the paper's game)."""
+        return jnp.zeros(3), jnp.ones(3)
 
     @property
     def probe_bounds(self) -> tuple[Array, Array]:
@@ -93,6 +104,7 @@ class BudgetGame(AbstractGame):
         return probe.reshape(probe.shape[:-1] + (3, 2))
 
     def utilities(self, theta, x) -> Float[Array, " 3"]:
+        """f^i(x_i) (the tax changes the agents' budgets, not their utilities)."""
         del theta
         x = jnp.asarray(x)
         return jnp.stack([
@@ -109,11 +121,13 @@ class BudgetGame(AbstractGame):
         return jnp.sum(self.prices(probe) * x, axis=-1) - 1.0
 
     def demand(self, probe, theta=None) -> Float[Array, "3 2"]:
-        """The closed-form demands at the probe's prices, shape (3, 2): the game's (unique,
-        pure) Nash equilibrium, since the agents do not interact. `theta` is ignored."""
-        del theta
+        """The closed-form demands at the probe's prices, shape (3, 2): the game's (unique, pure)
+        Nash equilibrium, since the agents do not interact. With `theta` (sales taxes), agent i
+        buys at the prices (1 + theta_i) alpha_t^i."""
         a = self.prices(probe)
         dt = a.dtype
+        if theta is not None:
+            a = a * (1.0 + jnp.asarray(theta, dt))[:, None]
         # agent 1: all income on the cheaper good (ties: good 1)
         a1 = a[0]
         cheap1 = a1[0] <= a1[1]
@@ -130,7 +144,7 @@ class BudgetGame(AbstractGame):
         return jnp.stack([x1, x2, x3])
 
     def equilibrium(self, theta, probe) -> Float[Array, "3 2"]:
-        """Alias of `demand(probe)` with the `(theta, probe)` argument order of the solvers."""
+        """`demand(probe, theta)` with the `(theta, probe)` argument order of the solvers."""
         return self.demand(probe, theta)
 
     def sample_strategy(self, key, x, num_samples: int) -> Array:

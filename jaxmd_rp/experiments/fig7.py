@@ -1,0 +1,344 @@
+"""Figure 7 of the paper: convergence of Algorithm 2 (the exchange method) on the A.2 game.
+
+Paper setup (App. A.2): 3 agents, 2 goods, T = 5 probes alpha_t^i ~ U(0.1, 1.1)^2, the demands of
+f^1 = b1 + b2, f^2 = b1 + b2^(1/4), f^3 = b1^(1/4) + b2, delta = 0.1, "run until max_k CV_k <= delta"
+for eps in {0.001, 1, 10}, 200 Monte-Carlo runs per radius; the claim is "a delta-optimal solution
+on average within 8 iterations". The figure's axes are not in the text; we plot the mean of
+max_k CV_k against the iteration (docs/robust.md).
+
+For every run the exact robust gap (`robust_pareto_gap`) is computed too, so the final value of
+Algorithm 2 can be checked against it (|value - L_DR| <= delta must hold).
+
+Randomness: run r uses fold_in(PRNGKey(seed), r) only, so run r is the same in a batch of 10 runs
+and in one of 200 (the same prices for every eps).
+"""
+
+import dataclasses
+import json
+import math
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import games
+from .._design import sample_probes
+from .._robust import exchange_method, robust_pareto_gap
+
+CLAIM_ITERATIONS = 8.0
+RUN_COLUMNS = ["epsilon", "run", "iterations", "value", "lower", "upper"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Fig7Config:
+    runs: int = 200
+    seed: int = 0
+    epsilons: tuple = (0.001, 1.0, 10.0)
+    delta: float = 0.1
+    relative_tol: float | None = None
+    support: str = "triangle"
+    num_probes: int = 5
+    num_samples: int = 1
+    noise: float = 0.0
+    max_iterations: int = 32
+    chunk: int = 50
+
+
+@dataclasses.dataclass
+class Fig7Result:
+    config: Fig7Config
+    iterations: np.ndarray  # (E, R)
+    value: np.ndarray  # (E, R): final value of Algorithm 2 (worst case of its certificate)
+    lower: np.ndarray  # (E, R)
+    upper: np.ndarray  # (E, R)
+    kappa: np.ndarray  # (E, R)
+    max_cv: np.ndarray  # (E, R, H): max_k CV_k at the start of round n (NaN after the stop)
+    hist_lower: np.ndarray  # (E, R, H)
+    hist_upper: np.ndarray  # (E, R, H)
+    exact: np.ndarray  # (E, R): robust_pareto_gap value
+    exact_lower: np.ndarray
+    exact_upper: np.ndarray
+    converged: np.ndarray  # (E, R) bool
+    seconds: float
+
+
+def run_data(cfg: Fig7Config, run_ids):
+    """(prices (R, M, T, 2), samples (R, N, M, T, 2)) of the given runs."""
+    game = games.BudgetGame(noise=cfg.noise)
+
+    def one(r):
+        key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), r)
+        probes = sample_probes(game, jax.random.fold_in(key, 0), cfg.num_probes)  # (T, 6)
+        prices = jnp.swapaxes(jax.vmap(game.prices)(probes), 0, 1)  # (M, T, 2)
+        x = jax.vmap(game.demand)(probes)  # (T, M, 2)
+        keys = jax.random.split(jax.random.fold_in(key, 1), cfg.num_probes)
+        xs = jax.vmap(lambda k, xt: game.sample_strategy(k, xt, cfg.num_samples))(keys, x)
+        return prices, jnp.transpose(xs, (1, 2, 0, 3))  # (N, M, T, 2)
+
+    return jax.vmap(one)(jnp.asarray(run_ids))
+
+
+def _batched(cfg: Fig7Config):
+    kw = dict(delta=cfg.delta, relative_tol=cfg.relative_tol, max_iterations=cfg.max_iterations,
+              support=cfg.support, throw=False)
+
+    def per_run(p, x, eps):
+        ex = exchange_method(p, x, eps, **kw)
+        rg = robust_pareto_gap(p, x, eps, support=cfg.support, throw=False)
+        return ex, rg
+
+    return jax.jit(jax.vmap(jax.vmap(per_run, in_axes=(None, None, 0)), in_axes=(0, 0, None)))
+
+
+def run_fig7(cfg: Fig7Config, progress: bool = True) -> Fig7Result:
+    """Algorithm 2 and the exact robust gap on `cfg.runs` runs for every radius."""
+    from tqdm.auto import tqdm
+
+    eps = jnp.asarray(cfg.epsilons, jnp.result_type(float))
+    milp = cfg.noise > 0 and cfg.num_samples > 1
+    chunk = max(1, min(cfg.chunk, cfg.runs))
+    n_chunks = math.ceil(cfg.runs / chunk)
+    f = None if milp else _batched(cfg)
+    parts = []
+    t0 = time.perf_counter()
+    bar = tqdm(total=cfg.runs, desc="Algorithm 2 runs", unit="run", disable=not progress)
+    for c in range(n_chunks):
+        ids = np.arange(c * chunk, (c + 1) * chunk)
+        real = ids < cfg.runs
+        ids = np.minimum(ids, cfg.runs - 1)  # pad the last chunk (one compilation)
+        P, X = run_data(cfg, ids)
+        if milp:
+            parts.append(_milp_chunk(cfg, P, X, eps, real))
+        else:
+            ex, rg = f(P, X, eps)
+            parts.append(jax.tree_util.tree_map(lambda z: np.asarray(z)[real], (ex, rg)))
+        bar.update(int(real.sum()))
+    bar.close()
+    seconds = time.perf_counter() - t0
+    ex = jax.tree_util.tree_map(lambda *z: np.concatenate(z), *[p[0] for p in parts])
+    rg = jax.tree_util.tree_map(lambda *z: np.concatenate(z), *[p[1] for p in parts])
+    T = lambda z: np.swapaxes(np.asarray(z), 0, 1)  # noqa: E731  (R, E, ...) -> (E, R, ...)
+    from .._results import RESULTS
+
+    return Fig7Result(
+        config=cfg, iterations=T(ex.iterations), value=T(ex.value), lower=T(ex.lower),
+        upper=T(ex.upper), kappa=T(ex.kappa), max_cv=T(ex.max_cv), hist_lower=T(ex.history_lower),
+        hist_upper=T(ex.history_upper), exact=T(rg.value), exact_lower=T(rg.lower),
+        exact_upper=T(rg.upper),
+        converged=T(np.asarray(ex.result._value) == RESULTS.successful._value), seconds=seconds,
+    )
+
+
+def _milp_chunk(cfg, P, X, eps, real):
+    """Distinct samples: the MILP master on the host, one run and radius at a time."""
+    exs, rgs = [], []
+    for r in np.nonzero(real)[0]:
+        row_e, row_r = [], []
+        for e in np.asarray(eps):
+            row_e.append(exchange_method(P[r], X[r], float(e), delta=cfg.delta,
+                                         relative_tol=cfg.relative_tol,
+                                         max_iterations=cfg.max_iterations, support=cfg.support,
+                                         master="milp", throw=False))
+            row_r.append(robust_pareto_gap(P[r], X[r], float(e), support=cfg.support, throw=False))
+        exs.append(jax.tree_util.tree_map(lambda *z: np.stack(z), *row_e))
+        rgs.append(jax.tree_util.tree_map(lambda *z: np.stack(z), *row_r))
+    stack = lambda zs: jax.tree_util.tree_map(lambda *z: np.stack(z), *zs)  # noqa: E731
+    return stack(exs), stack(rgs)
+
+
+def table(res: Fig7Result) -> list[dict]:
+    """fig7.csv rows: per radius and iteration n, statistics of max_k CV_k over the runs still
+    running at n (those whose Algorithm 2 ran at least n separation rounds)."""
+    rows = []
+    for e, eps in enumerate(res.config.epsilons):
+        it = res.iterations[e]
+        for n in range(1, int(it.max()) + 1):
+            running = it >= n
+            cv = res.max_cv[e, running, n - 1]
+            carried = np.array([res.max_cv[e, r, min(n, it[r]) - 1] for r in range(len(it))])
+            rows.append({
+                "epsilon": eps,
+                "iteration": n,
+                "mean_max_cv": float(np.mean(cv)),
+                "std_max_cv": float(np.std(cv)),
+                "share_running": float(np.mean(running)),
+                "mean_max_cv_all": float(np.mean(carried)),
+                "mean_lower": float(np.mean(res.hist_lower[e, running, n - 1])),
+                "mean_upper": float(np.mean(res.hist_upper[e, running, n - 1])),
+            })
+    return rows
+
+
+def claim_check(res: Fig7Result) -> list[dict]:
+    """Per radius: iterations (mean, max, histogram), the paper's claim (mean <= 8), and the
+    agreement of Algorithm 2's final value with the exact robust gap (within delta)."""
+    out = []
+    for e, eps in enumerate(res.config.epsilons):
+        it = res.iterations[e]
+        err = np.abs(res.value[e] - res.exact[e])
+        vals, counts = np.unique(it, return_counts=True)
+        out.append({
+            "epsilon": eps,
+            "runs": int(it.size),
+            "mean_iterations": float(it.mean()),
+            "max_iterations": int(it.max()),
+            "histogram": {int(v): int(c) for v, c in zip(vals, counts)},
+            "converged": int(res.converged[e].sum()),
+            "mean_value": float(res.value[e].mean()),
+            "mean_lower": float(res.lower[e].mean()),
+            "mean_upper": float(res.upper[e].mean()),
+            "mean_exact": float(res.exact[e].mean()),
+            "max_exact_bracket": float(np.max(res.exact_upper[e] - res.exact_lower[e])),
+            "max_abs_value_minus_exact": float(err.max()),
+            "bracket_ok": bool(np.all(res.lower[e] <= res.exact_upper[e] + 1e-9)
+                               and np.all(res.upper[e] >= res.exact_lower[e] - 1e-9)),
+            "share_exact_ge_0.999": float(np.mean(res.exact[e] >= 0.999)),
+            "claim_met": bool(it.mean() <= CLAIM_ITERATIONS),
+        })
+    return out
+
+
+def summary_text(res: Fig7Result) -> str:
+    cfg = res.config
+    tol = f"delta = {cfg.delta:g}" + (f", relative_tol = {cfg.relative_tol:g}" if cfg.relative_tol else "")
+    lines = [
+        f"Figure 7 reproduction: Algorithm 2 on the A.2 game, {cfg.runs} runs per eps, {tol}, "
+        f"support = {cfg.support}, T = {cfg.num_probes}, N = {cfg.num_samples}, noise = {cfg.noise:g}, "
+        f"seed {cfg.seed}; {res.seconds:.1f} s (incl. compilation)",
+        "     eps   iters mean / max   converged   value     lower     upper     exact L_DR  "
+        "max|value-exact|",
+    ]
+    chk = claim_check(res)
+    for c in chk:
+        lines.append(
+            f"{c['epsilon']:8g}   {c['mean_iterations']:5.2f} / {c['max_iterations']:<3d}      "
+            f"{c['converged']:4d}/{c['runs']:<4d}  {c['mean_value']:.5f}  {c['mean_lower']:.5f}  "
+            f"{c['mean_upper']:.5f}  {c['mean_exact']:.5f}     {c['max_abs_value_minus_exact']:.2e}"
+        )
+    for c in chk:
+        lines.append(f"  eps = {c['epsilon']:g}: iteration histogram {c['histogram']}; "
+                     f"share of runs with L_DR >= 0.999: {c['share_exact_ge_0.999']:.0%}")
+    met = all(c["claim_met"] for c in chk)
+    means = ", ".join(f"{c['mean_iterations']:.2f} (eps = {c['epsilon']:g})" for c in chk)
+    lines.append(
+        f"Paper claim 'delta-optimal within {CLAIM_ITERATIONS:g} iterations on average': "
+        f"{'MET' if met else 'NOT MET'} -- mean iterations {means}. Within delta of the exact robust "
+        f"gap on every run: {'yes' if all(c['max_abs_value_minus_exact'] <= cfg.delta + 1e-9 for c in chk) else 'NO'}."
+    )
+    return "\n".join(lines)
+
+
+def write_outputs(res: Fig7Result, out_dir: str) -> dict:
+    """Write fig7.csv, fig7_runs.csv, fig7.png and fig7_summary.json; return their paths."""
+    import csv
+
+    os.makedirs(out_dir, exist_ok=True)
+    rows = table(res)
+    csv_path = os.path.join(out_dir, "fig7.csv")
+    with open(csv_path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
+        w.writeheader()
+        w.writerows(rows)
+    runs_path = os.path.join(out_dir, "fig7_runs.csv")
+    with open(runs_path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(RUN_COLUMNS + ["exact_value", "exact_lower", "exact_upper", "kappa",
+                                  "final_max_cv", "converged"])
+        for e, eps in enumerate(res.config.epsilons):
+            for r in range(res.iterations.shape[1]):
+                n = int(res.iterations[e, r])
+                w.writerow([eps, r, n, res.value[e, r], res.lower[e, r], res.upper[e, r],
+                            res.exact[e, r], res.exact_lower[e, r], res.exact_upper[e, r],
+                            res.kappa[e, r], res.max_cv[e, r, n - 1], bool(res.converged[e, r])])
+    png_path = os.path.join(out_dir, "fig7.png")
+    plot(res, png_path)
+    summ_path = os.path.join(out_dir, "fig7_summary.json")
+    with open(summ_path, "w") as f:
+        cfg = dataclasses.asdict(res.config)
+        cfg["epsilons"] = list(cfg["epsilons"])
+        json.dump({"config": cfg, "claim": claim_check(res), "seconds": res.seconds,
+                   "jax_version": jax.__version__, "backend": jax.default_backend()}, f, indent=2)
+    return {"csv": csv_path, "runs_csv": runs_path, "png": png_path, "summary": summ_path}
+
+
+def plot(res: Fig7Result, path: str):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = table(res)
+    cfg = res.config
+    fig, ax = plt.subplots(1, 3, figsize=(15, 4.2))
+    for e, eps in enumerate(cfg.epsilons):
+        rs = [r for r in rows if r["epsilon"] == eps]
+        n = np.array([r["iteration"] for r in rs])
+        m = np.array([r["mean_max_cv"] for r in rs])
+        sd = np.array([r["std_max_cv"] for r in rs])
+        ax[0].errorbar(n, m, yerr=sd, fmt="o-", ms=3, capsize=2, label=f"$\\epsilon$ = {eps:g}")
+        lo = np.array([r["mean_lower"] for r in rs])
+        up = np.array([r["mean_upper"] for r in rs])
+        line, = ax[1].plot(n, up, "o-", ms=3, label=f"UB, $\\epsilon$ = {eps:g}")
+        ax[1].plot(n, lo, "s--", ms=3, color=line.get_color(), label=f"LB, $\\epsilon$ = {eps:g}")
+        ax[1].axhline(float(np.mean(res.exact[e])), color=line.get_color(), lw=0.8, ls=":")
+        it = np.sort(res.iterations[e])
+        ax[2].step(it, np.arange(1, it.size + 1) / it.size, where="post", label=f"$\\epsilon$ = {eps:g}")
+    ax[0].axhline(cfg.delta, color="grey", ls=":", lw=1, label=f"$\\delta$ = {cfg.delta:g}")
+    ax[0].set_xlabel("iteration n")
+    ax[0].set_ylabel(r"mean of $\max_k CV_k$ (runs still running)")
+    ax[0].legend(fontsize=8)
+    ax[1].set_xlabel("iteration n")
+    ax[1].set_ylabel("mean bounds (dotted: mean exact $L_{DR}$)")
+    ax[1].legend(fontsize=7)
+    ax[2].axvline(CLAIM_ITERATIONS, color="grey", ls=":", lw=1)
+    ax[2].set_xlabel("iterations to $\\max_k CV_k \\leq \\delta$")
+    ax[2].set_ylabel("share of runs")
+    ax[2].legend(fontsize=8)
+    fig.suptitle(f"Algorithm 2 on the A.2 game: {cfg.runs} runs, support = {cfg.support}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _floats(s: str) -> tuple:
+    return tuple(float(v) for v in s.split(",") if v.strip())
+
+
+def register(sub):
+    """Add the `jaxmd-rp fig7` subcommand."""
+    p = sub.add_parser("fig7", help="reproduce Figure 7: Algorithm 2 (exchange method) on the A.2 game")
+    p.add_argument("--runs", type=int, default=200, help="Monte-Carlo runs per radius (paper: 200)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="fig7_out", help="output folder")
+    p.add_argument("--delta", type=float, default=0.1, help="stopping tolerance on max_k CV_k")
+    p.add_argument("--epsilons", type=_floats, default=(0.001, 1.0, 10.0),
+                   help="comma-separated Wasserstein radii (paper: 0.001,1,10)")
+    p.add_argument("--relative-tol", type=float, default=None,
+                   help="also stop only when max_k CV_k <= relative_tol * UB_n")
+    p.add_argument("--support", choices=["triangle", "line"], default="triangle",
+                   help="support of the adversary: the budget triangle (default) or budget line")
+    p.add_argument("--num-samples", type=int, default=1,
+                   help="N samples per strategy (identical unless --noise > 0)")
+    p.add_argument("--noise", type=float, default=0.0,
+                   help="tremble of the samples (BudgetGame noise); > 0 with N > 1 uses the MILP master")
+    p.add_argument("--max-iterations", type=int, default=32)
+    p.add_argument("--chunk", type=int, default=50, help="runs per compiled call")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cli_main)
+
+
+def cli_main(args) -> int:
+    from ..cli import enable_x64
+
+    enable_x64()
+    cfg = Fig7Config(runs=args.runs, seed=args.seed, epsilons=tuple(args.epsilons),
+                     delta=args.delta, relative_tol=args.relative_tol, support=args.support,
+                     num_samples=args.num_samples, noise=args.noise,
+                     max_iterations=args.max_iterations, chunk=args.chunk)
+    res = run_fig7(cfg, progress=not args.quiet)
+    files = write_outputs(res, args.out)
+    print(summary_text(res))
+    print("wrote " + ", ".join(files.values()))
+    return 0
