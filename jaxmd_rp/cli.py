@@ -5,7 +5,7 @@ import importlib
 import sys
 
 # experiment modules (jaxmd_rp/experiments/<name>.py) that add a subcommand via `register(sub)`
-EXPERIMENTS = ["fig6"]
+EXPERIMENTS = ["fig6", "fig7"]
 
 
 def enable_x64():
