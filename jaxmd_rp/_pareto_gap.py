@@ -38,7 +38,8 @@ from jaxtyping import Array, Float
 
 from ._results import RESULTS
 
-_UNROLL_T = 16
+_UNROLL_T = 64  # unroll Floyd-Warshall up to this T (straight-line fused kernels)
+_CHUNK_BYTES = 2**20  # CPU: process data sets in chunks of about this size (cache-resident)
 
 
 def _check_values(values, name="values") -> Array:
@@ -150,12 +151,29 @@ def pareto_gap_unchecked(values: Array) -> Array:
     return _gap_jit(_check_values(values), False)
 
 
+def _chunk_size(values) -> int | None:
+    """Data sets per chunk on CPU (cache blocking of the O(T^3) closure); None = all at once.
+
+    Each step of the closure sweeps the whole (chunk, M, T, T) array, so on a CPU the chunk must
+    stay cache-resident; on GPU/TPU one fully batched sweep is best.
+    """
+    if jax.default_backend() != "cpu":
+        return None
+    M, T = values.shape[-3], values.shape[-1]
+    return max(4, _CHUNK_BYTES // (M * T * T * values.dtype.itemsize))
+
+
 @jax.jit(static_argnums=1)
 def _gap_jit(values, check):
     if check:
         values = _finite(values)
     flat = values.reshape((-1,) + values.shape[-3:])
-    return jax.vmap(_gap_one)(flat).reshape(values.shape[:-3])
+    chunk = _chunk_size(values)
+    if chunk is None or chunk >= flat.shape[0]:
+        out = jax.vmap(_gap_one)(flat)
+    else:
+        out = jax.lax.map(_gap_one, flat, batch_size=chunk)
+    return out.reshape(values.shape[:-3])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -272,32 +272,34 @@ def test_bad_input():
 
 
 def test_concentration_bound_monte_carlo():
-    """Theorem 2 (as corrected): P(|L_hat - L| <= eps) >= bound, on a game with mixed strategies.
+    """Theorem 2 (as corrected): P(|L_hat - L| <= eps) >= bound, on data with mixed strategies.
 
-    M = 2 agents, T = 4 linear budgets; agent i's true mixed strategy at t is uniform on a segment
-    of its budget line, so g_t(mu_s) = g_t(mean) exactly; L_hat uses N samples.
+    One agent, T = 3 linear budgets; the true mixed strategy at t is uniform on a segment of the
+    budget line (so g_t(mu_s) = g_t(mean) exactly, and the true gap L > 0 here); L_hat uses N
+    samples per strategy. The bound must hold at every eps; it is very loose (docs/pareto_gap.md).
     """
-    rng = np.random.default_rng(9)
-    M, T, N, reps = 2, 4, 200, 2000
+    rng = np.random.default_rng(2)
+    M, T, N, reps = 1, 3, 1000, 2000
     p = rng.uniform(0.5, 1.5, (M, T, 2))
-    # segment endpoints on the budget line p.x = 1
-    ends = np.stack([np.stack([1 / p[..., 0] * np.array(w), (1 - np.array(w)) / p[..., 1]], -1)
-                     for w in (0.2, 0.8)], axis=-2)  # (M, T, 2 ends, 2 goods)
-    mean = ends.mean(axis=-2)
-    true_vals = np.einsum("itk,isk->its", p, mean) - 1.0
+    w = np.sort(rng.uniform(0, 1, (M, T, 2)), axis=-1)
+    ends = np.stack([np.stack([w[..., j] / p[..., 0], (1 - w[..., j]) / p[..., 1]], -1)
+                     for j in range(2)], axis=-2)  # (M, T, 2 ends, 2 goods)
+    true_vals = np.einsum("itk,isk->its", p, ends.mean(axis=-2)) - 1.0
     L = float(rp.pareto_gap(jnp.asarray(true_vals)))
+    assert L > 0.005  # an informative case: the data are not rationalisable
     u = rng.uniform(size=(reps, N, M, T, 1))
     samples = ends[None, None, ..., 0, :] + u * (ends[None, None, ..., 1, :] - ends[None, None, ..., 0, :])
-    emp = samples.mean(axis=1)  # (reps, M, T, 2)
-    vals = np.einsum("itk,risk->rits", p, emp) - 1.0
+    vals = np.einsum("itk,risk->rits", p, samples.mean(axis=1)) - 1.0
     Lh = np.asarray(rp.pareto_gap(jnp.asarray(vals)))
     g_all = np.einsum("itk,isek->itse", p, ends) - 1.0
     value_range = float(g_all.max() - g_all.min())
-    for eps in (0.05, 0.1, 0.2):
+    for eps in (0.002, 0.005, 0.01, 0.05, 0.1):
         emp_prob = float(np.mean(np.abs(Lh - L) <= eps))
         b_union = float(rp.concentration_bound(eps, N, T, M, value_range, form="union"))
         b_paper = float(rp.concentration_bound(eps, N, T, M, value_range, form="paper"))
+        print(f"eps={eps}: empirical {emp_prob:.4f}, union bound {b_union:.4f}, paper {b_paper:.4f}")
         # Monte-Carlo error of emp_prob is < 0.01 at 2000 reps (3 sigma)
         assert emp_prob >= b_union - 0.01
         assert emp_prob >= b_paper - 0.01
         assert 0.0 <= b_union <= b_paper <= 1.0
+    assert float(np.mean(np.abs(Lh - L) <= 0.002)) < 0.9  # L_hat does fluctuate at this N

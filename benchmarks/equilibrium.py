@@ -1,0 +1,120 @@
+"""Equilibria per second: jaxmd_rp (batched, after compilation) vs a SciPy loop (and nashopt).
+
+    python benchmarks/equilibrium.py [--batches 1 100 4000] [--repeat 5]
+
+Prints a table: for each batch size, river-game equilibria per second for
+- jaxmd_rp `solve_equilibrium` with the exact `ActiveSetEnumeration` (the river default) and with
+  `SemismoothNewton`, vmapped over random (theta, e) in Theta x [0, 1]^3, timed after compilation
+  (best of `--repeat`);
+- a SciPy loop: SLSQP on the game's convex potential, one equilibrium at a time (the route of
+  tests/reference/river.py), timed on min(batch, 50) problems and reported per equilibrium;
+- `nashopt` (a JAX GNE library on PyPI) if it is importable: its fastest linear-quadratic solver
+  and its general GNEP solver, one equilibrium at a time.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+jax.config.update("jax_enable_x64", True)
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+import jaxmd_rp as rp  # noqa: E402
+from tests.reference.river import river_equilibrium_enumeration, river_equilibrium_slsqp  # noqa: E402
+
+
+def best_of(f, repeat):
+    ts = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        jax.block_until_ready(f())
+        ts.append(time.perf_counter() - t)
+    return min(ts)
+
+
+def jax_rate(solver, th, e, repeat):
+    game = rp.games.RiverPollution()
+    f = jax.jit(jax.vmap(lambda a, b: rp.solve_equilibrium(game, a, b, solver, throw=False)))
+    t0 = time.perf_counter()
+    sol = jax.block_until_ready(f(th, e))
+    compile_s = time.perf_counter() - t0
+    ok = float(jnp.mean(sol.result == rp.RESULTS.successful))
+    dt = best_of(lambda: f(th, e), repeat)
+    return th.shape[0] / dt, dt, compile_s, ok, float(jnp.max(sol.residual))
+
+
+def scipy_rate(th, e, n):
+    n = min(n, th.shape[0])
+    t = time.perf_counter()
+    for k in range(n):
+        river_equilibrium_slsqp(np.asarray(th[k]), np.asarray(e[k]))
+    return n / (time.perf_counter() - t)
+
+
+def nashopt_rates(th, e, n):
+    """nashopt, one river equilibrium at a time; None if it is not installed."""
+    try:
+        import nashopt  # noqa: F401
+    except Exception as exc:  # pragma: no cover - optional
+        return None, f"nashopt not importable ({type(exc).__name__})"
+    try:
+        from benchmarks._nashopt_river import solve_lq, solve_general
+    except Exception as exc:  # pragma: no cover
+        return None, f"nashopt adapter failed: {exc}"
+    out = {}
+    for name, fn in (("LQ", solve_lq), ("GNEP", solve_general)):
+        m = min(n, 5 if name == "GNEP" else 50)
+        fn(np.asarray(th[0]), np.asarray(e[0]))  # warm-up
+        t = time.perf_counter()
+        for k in range(m):
+            fn(np.asarray(th[k]), np.asarray(e[k]))
+        out[name] = m / (time.perf_counter() - t)
+    return out, "ok"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--batches", type=int, nargs="+", default=[1, 100, 4000])
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+    key = jax.random.PRNGKey(0)
+    nmax = max(args.batches)
+    th = jax.random.uniform(jax.random.fold_in(key, 0), (nmax, 7))
+    e = jax.random.uniform(jax.random.fold_in(key, 1), (nmax, 3), minval=0.02)
+    # correctness spot check against the independent enumeration
+    sol = rp.solve_equilibrium(rp.games.RiverPollution(), th[0], e[0])
+    ref, _ = river_equilibrium_enumeration(np.asarray(th[0]), np.asarray(e[0]))
+    assert np.allclose(sol.x, ref, rtol=1e-9, atol=1e-9)
+
+    sp = scipy_rate(th, e, 50)
+    nash, nash_msg = nashopt_rates(th, e, 50)
+    print(f"backend: {jax.default_backend()} ({jax.devices()[0].device_kind}), jax {jax.__version__}, "
+          f"{os.cpu_count()} CPU cores")
+    print(f"SciPy SLSQP loop: {sp:,.0f} eq/s ({1e3 / sp:.2f} ms each)")
+    if nash:
+        for k, v in nash.items():
+            print(f"nashopt {k}: {v:,.0f} eq/s ({1e3 / v:.3f} ms each)")
+    else:
+        print(nash_msg)
+    hdr = f"{'batch':>6} {'solver':<22} {'eq/s':>12} {'us/eq':>8} {'batch ms':>9} {'compile s':>9} {'ok':>5} {'max res':>9} {'x SciPy':>8}"
+    if nash:
+        hdr += f" {'x nashLQ':>8}"
+    print(hdr)
+    for B in args.batches:
+        for name, solver in (("ActiveSetEnumeration", rp.ActiveSetEnumeration()),
+                             ("SemismoothNewton", rp.SemismoothNewton())):
+            rate, dt, comp, ok, res = jax_rate(solver, th[:B], e[:B], args.repeat)
+            line = (f"{B:>6} {name:<22} {rate:>12,.0f} {1e6 / rate:>8.2f} {dt * 1e3:>9.2f} "
+                    f"{comp:>9.2f} {ok:>5.2f} {res:>9.1e} {rate / sp:>8.0f}")
+            if nash:
+                line += f" {rate / nash['LQ']:>8.1f}"
+            print(line)
+
+
+if __name__ == "__main__":
+    main()
