@@ -63,7 +63,8 @@ def nashopt_rates(th, e, n):
     except Exception as exc:  # pragma: no cover - optional
         return None, f"nashopt not importable ({type(exc).__name__})"
     try:
-        from benchmarks._nashopt_river import solve_lq, solve_general
+        sys.path.insert(0, os.path.dirname(__file__))
+        from _nashopt_river import solve_general, solve_lq
     except Exception as exc:  # pragma: no cover
         return None, f"nashopt adapter failed: {exc}"
     out = {}
@@ -91,8 +92,9 @@ def main():
     ref, _ = river_equilibrium_enumeration(np.asarray(th[0]), np.asarray(e[0]))
     assert np.allclose(sol.x, ref, rtol=1e-9, atol=1e-9)
 
-    sp = scipy_rate(th, e, 50)
-    nash, nash_msg = nashopt_rates(th, e, 50)
+    th_np, e_np = np.asarray(th), np.asarray(e)  # index numpy, not jax arrays, in the loops
+    sp = scipy_rate(th_np, e_np, 50)
+    nash, nash_msg = nashopt_rates(th_np, e_np, 50)
     print(f"backend: {jax.default_backend()} ({jax.devices()[0].device_kind}), jax {jax.__version__}, "
           f"{os.cpu_count()} CPU cores")
     print(f"SciPy SLSQP loop: {sp:,.0f} eq/s ({1e3 / sp:.2f} ms each)")
