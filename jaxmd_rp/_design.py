@@ -21,9 +21,11 @@ from ._results import RESULTS
 def sample_probes(game: AbstractGame, key, num_probes: int) -> Array:
     """T probes drawn uniformly from the game's probe box (paper A.1.2: e ~ U[0, 1]^3)."""
     lo, hi = game.probe_bounds
-    if not (jnp.all(jnp.isfinite(lo)) and jnp.all(jnp.isfinite(hi))):
-        raise ValueError("`game.probe_bounds` must be finite to sample probes uniformly.")
-    return jax.random.uniform(key, (num_probes, game.probe_dim), minval=lo, maxval=hi)
+    probes = jax.random.uniform(key, (num_probes, game.probe_dim), minval=lo, maxval=hi)
+    return eqx.error_if(
+        probes, ~(jnp.all(jnp.isfinite(lo)) & jnp.all(jnp.isfinite(hi))),
+        "`game.probe_bounds` must be finite to sample probes uniformly.",
+    )
 
 
 class ParetoGapObjective(eqx.Module):

@@ -154,3 +154,14 @@ def test_cli_fig6_small(tmp_path):
     assert [int(r["n"]) for r in rows] == list(range(1, 41))
     assert all(0.0 <= float(r["frac_zero"]) <= 1.0 for r in rows)
     assert (out / "fig6.png").stat().st_size > 1000
+
+
+def test_fresh_probes_objective_under_jit():
+    game = rp.games.RiverPollution()
+    obj = rp.ParetoGapObjective(game, fresh_probes=True, num_probes=4)
+    spsa = rp.SPSA(lower=jnp.zeros(7), upper=jnp.ones(7))
+    tr = rp.spsa_minimise(obj, spsa, jnp.full((2, 7), 0.3), key=jax.random.PRNGKey(0), num_steps=2)
+    assert np.all(np.isfinite(np.asarray(tr.value)))
+    # the probes depend on the key: two keys give two different gaps at the same theta
+    th = jnp.full(7, 0.3)
+    assert float(obj(th, None, jax.random.PRNGKey(1))) != float(obj(th, None, jax.random.PRNGKey(2)))
