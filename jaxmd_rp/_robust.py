@@ -278,10 +278,10 @@ def _masked_value(a, mask):
     return jnp.mean(jnp.maximum(m, 0.0))
 
 
-_Q = 3  # tangent lines kept per point and sample in the kappa search
+_Q = 4  # tangent lines kept per point and sample in the kappa search
 
 
-def _point_summary(a, d, eps):
+def _point_summary(a, d):
     """What the kappa search keeps about one kappa_j: F_k(kappa_j) = max(0, max_i B(a_k^i)) per
     sample and tangent lines for interval bounds.
 
@@ -289,55 +289,67 @@ def _point_summary(a, d, eps):
     a_e(kappa) >= a_e(kappa_j) - d_e (kappa - kappa_j) for every kappa (a_e is a maximum of affine
     functions of kappa; d_e is the slope of the active one). For the critical agent i* of sample k
     and its bottleneck level B, S = {edges of i* with a_e >= B lying on a cycle of {a >= B}}
-    contains the bottleneck cycle C*, so for every kappa
-    F_k(kappa) >= B_{i*}(kappa) >= min_{e in C*} a_e(kappa) >= min_{e in S} [a_e - d_e (kappa - kappa_j)].
-    Over an interval of width h to the left of kappa_j, eps kappa + (that) is at least
-    eps kappa_j + min_{e in S} [a_e - (eps - d_e)^+ h]; to the right, eps kappa_j +
-    min_{e in S} [a_e - (d_e - eps)^+ h]. The _Q lines with the smallest a_e are kept; the others
-    are bounded by (the next a_e) - eps h.
+    contains a bottleneck cycle C*, so for every kappa
+    F_k(kappa) >= B_{i*}(kappa) >= min_{e in C*} a_e(kappa) >= min_{e in S} [a_e - d_e (kappa - kappa_j)],
+    a concave function of kappa. The _Q lines with the smallest a_e are kept; the others are
+    bounded by (the next a_e, the largest of their slopes).
     """
     dt = a.dtype
     B, C = _bottleneck(a)  # (N, M), (N, M, T, T)
-    Fk = jnp.maximum(jnp.max(B, axis=-1), 0.0)
+    Bmax = jnp.max(B, axis=-1)
+    Fk = jnp.maximum(Bmax, 0.0)
     istar = jnp.argmax(B, axis=-1)  # (N,)
     take = lambda z: jnp.take_along_axis(z, istar[:, None, None, None], axis=1)[:, 0]  # noqa: E731
     aa, dd, CC = take(a), take(d), take(C)  # (N, T, T)
-    Bs = jnp.max(B, axis=-1)[:, None, None]
+    Bs = Bmax[:, None, None]
     T = a.shape[-1]
     on_cycle = (jnp.swapaxes(CC, -1, -2) >= Bs) | jnp.eye(T, dtype=bool)
-    inS = (aa >= Bs) & on_cycle & jnp.isfinite(Bs)
+    inS = (aa >= Bs) & on_cycle
     inf = jnp.asarray(jnp.inf, dt)
-    c = jnp.where(inS, aa, inf).reshape(a.shape[0], -1)
-    dflat = dd.reshape(a.shape[0], -1)
-    nq = min(_Q + 1, c.shape[-1])
-    negc, idx = jax.lax.top_k(-c, nq)
-    cq = -negc
-    dq = jnp.take_along_axis(dflat, idx, axis=-1)
-    if nq > _Q:
-        c_lines, d_lines, rest = cq[:, :_Q], dq[:, :_Q], cq[:, _Q]
+    n = a.shape[0]
+    c = jnp.where(inS, aa, inf).reshape(n, -1)
+    dflat = jnp.where(inS, dd, 0.0).reshape(n, -1)
+    order = jnp.argsort(c, axis=-1)
+    c = jnp.take_along_axis(c, order, axis=-1)
+    dflat = jnp.take_along_axis(dflat, order, axis=-1)
+    q = min(_Q, c.shape[-1])
+    cq, dq = c[:, :q], dflat[:, :q]
+    if c.shape[-1] > q:
+        rest_c, rest_d = c[:, q], jnp.max(dflat[:, q:], axis=-1)
     else:
-        c_lines, d_lines, rest = cq, dq, jnp.full(cq.shape[:1], inf)
-    ok = jnp.isfinite(Bs[:, 0, 0])  # no cycle (masked graphs): no line bound
-    c_lines = jnp.where(ok[:, None], c_lines, -inf)
-    rest = jnp.where(ok, rest, -inf)
-    mR = jnp.maximum(eps - d_lines, 0.0)
-    mL = jnp.maximum(d_lines - eps, 0.0)
-    return Fk, (c_lines, mR, mL, rest)
+        rest_c, rest_d = jnp.full((n,), inf), jnp.zeros((n,), dt)
+    ok = jnp.isfinite(Bmax)  # no cycle (masked graphs): no line bound
+    cq = jnp.where(ok[:, None], cq, -inf)
+    return Fk, (cq, dq, rest_c, rest_d)
 
 
 def _interval_lb(eps, lo, up, Fk_up, sum_lo, sum_up):
-    """Certified lower bound of min over [lo, up] of eps kappa + mean_k F_k(kappa)."""
+    """Certified lower bound of min over [lo, up] of eps kappa + mean_k F_k(kappa).
+
+    Three bounds, the largest is returned: eps lo + F(up) (F non-increasing), and for each end
+    the concave minorant eps kappa + mean_k m_k(kappa) with m_k = the tangent lines kept at that
+    end (or the constant F_k(up), whichever is larger on the interval), minimised at an endpoint.
+    """
     h = up - lo
-    cR, mR, _, restR = sum_up
-    cL, _, mL, restL = sum_lo
 
-    def env(c, m, rest):
-        lines = jnp.where(jnp.isfinite(c), c - m * h, c)
-        return jnp.minimum(jnp.min(lines, axis=-1), rest - eps * h)
+    def side(v_lo, v_up):  # (N,), (N,): a concave minorant per sample at the two ends
+        def bound(use):
+            m_lo = jnp.where(use, v_lo, Fk_up)
+            m_up = jnp.where(use, v_up, Fk_up)
+            return jnp.minimum(eps * lo + jnp.mean(m_lo), eps * up + jnp.mean(m_up))
 
-    per_k = jnp.maximum(jnp.maximum(eps * up + env(cR, mR, restR), eps * lo + env(cL, mL, restL)),
-                        eps * lo + Fk_up)
-    return jnp.mean(jnp.maximum(per_k, eps * lo))
+        # every choice of minorant per sample is valid; try lines everywhere and a per-sample pick
+        return jnp.maximum(bound(jnp.isfinite(v_lo) & jnp.isfinite(v_up)),
+                           bound(0.5 * (v_lo + v_up) >= Fk_up))
+
+    cR, dR, rcR, _ = sum_up  # tangents at `up`, extended to the left
+    vR_up = jnp.minimum(jnp.min(cR, axis=-1), rcR)
+    vR_lo = jnp.minimum(jnp.min(cR + dR * h, axis=-1), rcR)
+    cL, dL, rcL, rdL = sum_lo  # tangents at `lo`, extended to the right
+    vL_lo = jnp.minimum(jnp.min(cL, axis=-1), rcL)
+    vL_up = jnp.minimum(jnp.min(cL - dL * h, axis=-1), rcL - rdL * h)
+    mono = eps * lo + jnp.mean(Fk_up)
+    return jnp.maximum(mono, jnp.maximum(side(vR_lo, vR_up), side(vL_lo, vL_up)))
 
 
 def _bnb(point_fn, eps, hi, grid, rounds, keep, split):
@@ -466,7 +478,7 @@ class _SearchConfig(eqx.Module):
 def _robust_core(edge_fn, eps, hi, cfg: _SearchConfig, tol, throw):
     """The kappa search on a generic edge function kappa -> a (N, M, T, T)."""
     dt = hi.dtype
-    point = lambda k: _point_summary(*edge_fn(k), eps)  # noqa: E731
+    point = lambda k: _point_summary(*edge_fn(k))  # noqa: E731
     lb, ub_relax, khat, _ = _bnb(point, eps, hi, cfg.grid, cfg.rounds, cfg.keep, cfg.split)
 
     def candidates(kappa):
@@ -571,7 +583,10 @@ def robust_pareto_gap(
     if exact:
         prices, samples, eps = _check_linear(prices, samples, epsilon, support)
         return _robust_exact(prices, samples, eps, support, tol, throw)
-    return _robust_linear(prices, samples, epsilon, support, cfg, tol, throw)
+    # arrays, not Python floats, so that new values do not recompile (filter_jit)
+    tol = None if tol is None else jnp.asarray(tol)
+    return _robust_linear(jnp.asarray(prices), jnp.asarray(samples), jnp.asarray(epsilon), support,
+                          cfg, tol, throw)
 
 
 @eqx.filter_jit
@@ -640,6 +655,14 @@ def robust_pareto_gap_game(
             f"scalar-action games (action_dim=None); got action_dim={game.action_dim}."
         )
     cfg = _SearchConfig(grid=grid, rounds=rounds, keep=keep, split=split, golden=golden)
+    tol = None if tol is None else jnp.asarray(tol)
+    return _robust_scalar_game(game, probes, strategies, jnp.asarray(epsilon), cfg, tol, throw)
+
+
+@eqx.filter_jit
+def _robust_scalar_game(game, probes, strategies, epsilon, cfg, tol, throw):
+    shape = game.action_shape
+    T = probes.shape[0]
     dt = _float_dtype(probes, strategies)
     x = strategies.astype(dt)  # (T, N, M)
     N = x.shape[1]
@@ -765,8 +788,13 @@ def separation_oracle(prices, sample, upper, kappa, v=0.0, *, support: Support =
     U[i, s, t] = "s at or above t" (all True = ties, u = 0; see `upper_mask`); `kappa` >= 0;
     `v` = v_k.
     """
-    prices, samples, kappa = _check_linear(prices, jnp.asarray(sample)[None], kappa, support)
-    upper = jnp.asarray(upper)
+    return _separation_oracle(jnp.asarray(prices), jnp.asarray(sample), jnp.asarray(upper),
+                              jnp.asarray(kappa), jnp.asarray(v), support)
+
+
+@eqx.filter_jit
+def _separation_oracle(prices, sample, upper, kappa, v, support):
+    prices, samples, kappa = _check_linear(prices, sample[None], kappa, support)
     M, T, _ = prices.shape
     if upper.shape != (M, T, T) or upper.dtype != jnp.bool_:
         raise ValueError(f"`upper` must be a boolean array of shape (M, T, T) = {(M, T, T)}; got "
@@ -804,9 +832,11 @@ class ExchangeSolution(eqx.Module):
 
 
 def _tol_n(delta, relative_tol, ub):
+    """The stopping tolerance of round n: delta, and relative_tol * UB_n when that is finite."""
     if relative_tol is None:
         return delta
-    return jnp.minimum(delta, relative_tol * ub)
+    rel = jnp.where(jnp.isfinite(relative_tol), relative_tol * ub, jnp.inf)
+    return jnp.minimum(delta, jnp.where(jnp.isnan(rel), delta, rel))
 
 
 def _master_closure(cut_b, cut_d, active, eps, hi, cfg: _SearchConfig):
@@ -821,7 +851,7 @@ def _master_closure(cut_b, cut_d, active, eps, hi, cfg: _SearchConfig):
 
     def point(k):
         w, d = w_of(k)
-        return _point_summary(w[None], d[None], eps)
+        return _point_summary(w[None], d[None])
 
     lb, _, khat, vhat = _bnb(point, eps, hi, cfg.grid, cfg.rounds, cfg.keep, cfg.split)
     orders = _orders_from(w_of(khat)[0], vhat)
@@ -860,7 +890,8 @@ def exchange_method(
     **Arguments:**
 
     - `prices`, `samples`, `epsilon`, `support`: as for `robust_pareto_gap`.
-    - `delta`: the stopping tolerance on max_k CV_k (paper: 0.1).
+    - `delta`: the stopping tolerance on max_k CV_k (paper: 0.1); `-inf` never stops (exactly
+      `max_iterations` rounds, e.g. for fixed-budget comparisons).
     - `relative_tol`: if set, also require max_k CV_k <= relative_tol * UB_n (a tolerance that
       scales with the value; the paper's absolute delta = 0.1 says nothing when L_DR ~ 1e-3).
     - `max_iterations`: cap on separation rounds (static; also the length of the histories).
@@ -878,13 +909,16 @@ def exchange_method(
         prices, samples, eps = _check_linear(prices, samples, epsilon, support)
         return _exchange_milp(prices, samples, eps, delta, relative_tol, max_iterations, support,
                               cfg, throw)
-    return _exchange_closure(prices, samples, epsilon, delta, relative_tol, max_iterations, support,
-                             cfg, throw)
+    rel = jnp.asarray(jnp.inf if relative_tol is None else relative_tol)  # inf = off (no recompile)
+    return _exchange_closure(jnp.asarray(prices), jnp.asarray(samples), jnp.asarray(epsilon),
+                             jnp.asarray(delta), rel, max_iterations, support, cfg, throw)
 
 
 @eqx.filter_jit
 def _exchange_closure(prices, samples, epsilon, delta, relative_tol, H, support, cfg, throw):
     prices, samples, eps = _check_linear(prices, samples, epsilon, support)
+    if not jnp.issubdtype(jnp.result_type(delta), jnp.floating):
+        delta = delta.astype(prices.dtype)
     samples = eqx.error_if(
         samples, jnp.any(samples != samples[:1]),
         "exchange_method(master='closure') needs one sample or identical samples (pure "
@@ -1052,8 +1086,14 @@ def milp_master(cuts, eps, hi, N, M, T, *, mip_rel_gap=1e-10):
     if r:
         A = ss.csr_matrix((vals, (rows, cols)), shape=(r, nvar))
         cons = [so.LinearConstraint(A, np.asarray(lo), np.asarray(up))]
-    res = so.milp(c, integrality=integrality, bounds=so.Bounds(lb, ub), constraints=cons,
-                  options={"mip_rel_gap": mip_rel_gap, "presolve": True})
+    import warnings
+
+    with warnings.catch_warnings():  # HiGHS tolerances are passed to HiGHS verbatim (a warning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = so.milp(c, integrality=integrality, bounds=so.Bounds(lb, ub), constraints=cons,
+                      options={"mip_rel_gap": mip_rel_gap, "presolve": True,
+                               "primal_feasibility_tolerance": 1e-10,
+                               "mip_feasibility_tolerance": 1e-10})
     if res.x is None:  # pragma: no cover - the master is always feasible
         raise RuntimeError(f"MILP master failed: {res.message}")
     z = res.x
@@ -1148,10 +1188,10 @@ def _exchange_milp(prices, samples, eps, delta, relative_tol, H, support, cfg, t
 
 
 def _robust_exact(prices, samples, eps, support, tol, throw):
-    """The exchange method with the exact MILP master, run to `tol` (default 1e-6 absolute: HiGHS
-    works to a primal feasibility tolerance of 1e-7, so much tighter requests can stall)."""
+    """The exchange method with the exact MILP master, run to `tol` (default 1e-8 absolute; HiGHS
+    is run with feasibility tolerances of 1e-10, so much tighter requests can stall)."""
     _not_traced(prices, samples, eps)
-    tol_ = 1e-6 if tol is None else float(tol)
+    tol_ = 1e-8 if tol is None else float(tol)
     H = 400
     ex = _exchange_milp(prices, samples, eps, tol_, None, H, support, _SearchConfig(), False)
     result = RESULTS.successful if ex.result == RESULTS.successful else RESULTS.robust_gap_inexact

@@ -14,6 +14,7 @@ and in one of 200 (the same prices for every eps).
 """
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -80,6 +81,7 @@ def run_data(cfg: Fig7Config, run_ids):
     return jax.vmap(one)(jnp.asarray(run_ids))
 
 
+@functools.lru_cache(maxsize=8)
 def _batched(cfg: Fig7Config):
     kw = dict(delta=cfg.delta, relative_tol=cfg.relative_tol, max_iterations=cfg.max_iterations,
               support=cfg.support, throw=False)

@@ -63,7 +63,7 @@ def rho_bruteforce(a, beta, g, kappa, support="triangle", n=301):
     cons = [{"type": "ineq", "fun": lambda x: 1.0 - beta @ x}]
     if support == "line":
         cons = [{"type": "eq", "fun": lambda x: 1.0 - beta @ x}]
-    for j in np.argsort(vals)[:3]:
+    for j in np.argsort(vals)[:2]:
         x0 = P[j] + 1e-9
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
