@@ -65,3 +65,16 @@ from ._robust import (
     separation_oracle as separation_oracle,
     upper_mask as upper_mask,
 )
+from ._gradient import (
+    GradientDesign as GradientDesign,
+    GradientInfo as GradientInfo,
+    GradientState as GradientState,
+    SmoothedGapObjective as SmoothedGapObjective,
+    pareto_gap_smooth as pareto_gap_smooth,
+)
+from ._spsa import spsa_minimise as design_minimise
+from ._welfare import (
+    WelfareReport as WelfareReport,
+    social_optimum as social_optimum,
+    welfare_report as welfare_report,
+)
