@@ -65,6 +65,17 @@ from ._robust import (
     separation_oracle as separation_oracle,
     upper_mask as upper_mask,
 )
+from ._study import (
+    CheckpointError as CheckpointError,
+    StudyResult as StudyResult,
+    device_info as device_info,
+    latest_checkpoint_step as latest_checkpoint_step,
+    load_checkpoint as load_checkpoint,
+    run_study as run_study,
+    study_devices as study_devices,
+    study_mesh as study_mesh,
+    write_run_info as write_run_info,
+)
 from ._gradient import (
     GradientDesign as GradientDesign,
     GradientInfo as GradientInfo,

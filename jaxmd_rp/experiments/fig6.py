@@ -13,13 +13,17 @@ L(theta) = 0". The readings that the paper leaves open are options (docs/fig6.md
 
 Randomness: path k's key is fold_in(PRNGKey(seed), k); its theta_1, probes and SPSA noise come
 from that key only, so path k is the same in a run of 20 paths and in a run of 20 000.
+
+Large runs: `run_fig6` goes through `jaxmd_rp.run_study`, so the paths are sharded over all devices
+(`--devices N`), memory-bounded (`--max-paths-per-batch B`), checkpointed (`--checkpoint-every K`,
+`--resume`) and recorded (`run.json`) in the run directory `--out` (alias `--run-dir`); none of
+these settings changes the numbers.
 """
 
 import dataclasses
 import json
-import math
 import os
-import time
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -27,7 +31,8 @@ import numpy as np
 
 from .. import games
 from .._design import ParetoGapObjective, sample_probes
-from .._spsa import SPSA, path_keys, spsa_steps
+from .._spsa import SPSA, path_keys
+from .._study import run_study
 
 THETA_NAMES = ("d2", "c11", "c12", "c13", "c21", "c22", "c23")
 CLAIM_N = 30
@@ -63,6 +68,8 @@ class Fig6Result:
     failed: np.ndarray  # (iters, paths): the step was skipped (an equilibrium solve failed)
     seconds: float
     compile_seconds: float
+    devices: int = 1  # devices the paths were sharded over
+    start_iteration: int = 0  # iterations restored from a checkpoint (0: fresh start)
 
 
 def build(cfg: Fig6Config):
@@ -84,36 +91,50 @@ def build(cfg: Fig6Config):
     return game, objective, spsa, theta0, probes, run_keys
 
 
-def run_fig6(cfg: Fig6Config, progress: bool = True) -> Fig6Result:
+# Fig6Config fields that do not change the numbers (left out of the checkpoint fingerprint, so a
+# study may be resumed with other chunking or more iterations).
+EXECUTION_FIELDS = ("chunk", "iters")
+
+
+def study_config(cfg: Fig6Config) -> dict:
+    """The part of `cfg` that determines the numbers: recorded in checkpoints and compared on
+    resume (everything except `chunk` and `iters`)."""
+    d = dataclasses.asdict(cfg)
+    for k in EXECUTION_FIELDS:
+        d.pop(k)
+    return {"experiment": "fig6", **d}
+
+
+def run_fig6(cfg: Fig6Config, progress: bool = True, *, devices=None, max_paths_per_batch=None,
+             run_dir: str | None = None, checkpoint_every: int | None = None,
+             resume: bool = False) -> Fig6Result:
     """Run the experiment: `cfg.iters` SPSA iterations on `cfg.paths` paths, in chunks of
-    `cfg.chunk` iterations per compiled call (one compilation; a progress bar between chunks)."""
+    `cfg.chunk` iterations per compiled call (one compilation; a progress bar between chunks).
+
+    The paths are sharded over `devices` (default: all devices, see `jaxmd_rp.run_study`); each
+    device handles at most `max_paths_per_batch` paths at once; with `run_dir` the run directory
+    gets `run.json` and, with `checkpoint_every=k`, a checkpoint every k iterations that
+    `resume=True` continues from. The numbers do not depend on any of these settings.
+    """
     from tqdm.auto import tqdm
 
     _, objective, spsa, theta0, probes, run_keys = build(cfg)
-    states = jax.vmap(spsa.init)(theta0)
-    chunk = max(1, min(cfg.chunk, cfg.iters))
-    n_chunks = math.ceil(cfg.iters / chunk)
-    vals, fails, thetas = [], [], [np.asarray(states.theta)[None]]
-    t0 = time.perf_counter()
-    compile_s = 0.0
-    bar = tqdm(total=n_chunks * chunk, desc="SPSA iterations", unit="it", disable=not progress)
-    for i in range(n_chunks):
-        t_c = time.perf_counter()
-        states, infos, th = spsa_steps(spsa, objective, states, probes, run_keys, chunk)
-        v = np.asarray(infos.value)
-        if i == 0:
-            compile_s = time.perf_counter() - t_c
-        vals.append(v)
-        fails.append(np.asarray(infos.failed))
-        thetas.append(np.asarray(th))
-        bar.update(chunk)
-        bar.set_postfix(mean_gap=f"{np.nanmean(v[-1]):.3g}", at_zero=f"{np.mean(v[-1] <= cfg.zero_tol):.0%}")
-    bar.close()
-    seconds = time.perf_counter() - t0
-    values = np.concatenate(vals)[: cfg.iters]
-    failed = np.concatenate(fails)[: cfg.iters]
-    theta = np.concatenate(thetas)[: cfg.iters + 1]
-    return Fig6Result(cfg, values, theta, failed, seconds, compile_s)
+    bar = tqdm(total=cfg.iters, desc="SPSA iterations", unit="it", disable=not progress)
+
+    def report(done, total, v):
+        bar.update(done - bar.n)
+        bar.set_postfix(mean_gap=f"{np.nanmean(v):.3g}", at_zero=f"{np.mean(v <= cfg.zero_tol):.0%}")
+
+    try:
+        res = run_study(objective, spsa, theta0, probes, keys=run_keys, num_steps=cfg.iters,
+                        chunk=cfg.chunk, devices=devices, max_paths_per_batch=max_paths_per_batch,
+                        run_dir=run_dir, checkpoint_every=checkpoint_every, resume=resume,
+                        config=study_config(cfg), run_config=dataclasses.asdict(cfg),
+                        progress=report)
+    finally:
+        bar.close()
+    return Fig6Result(cfg, res.value, res.theta, res.failed, res.seconds, res.compile_seconds,
+                      devices=res.num_devices, start_iteration=res.start_iteration)
 
 
 def table(res: Fig6Result) -> list[dict]:
@@ -221,7 +242,8 @@ def write_outputs(res: Fig6Result, out_dir: str) -> dict:
     with open(summ_path, "w") as f:
         json.dump({"config": dataclasses.asdict(res.config), "claim": claim_check(res),
                    "seconds": res.seconds, "compile_seconds": res.compile_seconds,
-                   "jax_version": jax.__version__, "backend": jax.default_backend()}, f, indent=2)
+                   "jax_version": jax.__version__, "backend": jax.default_backend(),
+                   "devices": res.devices, "start_iteration": res.start_iteration}, f, indent=2)
     return {"csv": csv_path, "paths_csv": paths_path, "png": png_path, "summary": summ_path}
 
 
@@ -261,7 +283,8 @@ def register(sub):
     p.add_argument("--paths", type=int, default=200, help="Monte-Carlo paths (paper: 200)")
     p.add_argument("--iters", type=int, default=50, help="SPSA iterations per path")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="fig6_out", help="output folder")
+    p.add_argument("--out", "--run-dir", dest="out", default="fig6_out",
+                   help="run directory: outputs, run.json and checkpoints/ (--run-dir is an alias)")
     p.add_argument("--probes", type=int, default=10, help="T, probes per path (paper: 10)")
     p.add_argument("--variant", choices=["classic", "printed"], default="classic",
                    help="river profit: classic Krawczyk-Uryasev form, or the paper's printed eq. (20)")
@@ -277,12 +300,32 @@ def register(sub):
                    help="project theta +- c_n Delta_n onto Theta (default) or use them as they are")
     p.add_argument("--chunk", type=int, default=5, help="iterations per compiled call")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    g = p.add_argument_group("large studies (README: 'Large studies: several GPUs and hosts')")
+    g.add_argument("--devices", type=int, default=None,
+                   help="shard the paths over the first N devices (default: all devices)")
+    g.add_argument("--max-paths-per-batch", type=int, default=None,
+                   help="memory bound: each device evaluates at most this many paths at once")
+    g.add_argument("--checkpoint-every", type=int, default=None, metavar="K",
+                   help="write a checkpoint to OUT/checkpoints every K iterations (and at the end)")
+    g.add_argument("--resume", action="store_true",
+                   help="continue from the latest checkpoint in OUT (same flags; --iters may grow)")
+    g.add_argument("--distributed", action="store_true",
+                   help="multi-host: call jax.distributed.initialize() first (every host runs the "
+                        "same command; process 0 writes the outputs)")
+    g.add_argument("--coordinator", default=None,
+                   help="with --distributed: coordinator address host:port (else auto-detected)")
+    g.add_argument("--num-processes", type=int, default=None, help="with --distributed")
+    g.add_argument("--process-id", type=int, default=None, help="with --distributed")
     p.set_defaults(func=cli_main)
 
 
 def cli_main(args) -> int:
+    from .._study import CheckpointError
     from ..cli import enable_x64
 
+    if args.distributed:
+        jax.distributed.initialize(coordinator_address=args.coordinator,
+                                   num_processes=args.num_processes, process_id=args.process_id)
     enable_x64()
     cfg = Fig6Config(
         paths=args.paths, iters=args.iters, seed=args.seed, num_probes=args.probes,
@@ -290,8 +333,16 @@ def cli_main(args) -> int:
         stop=not args.no_stop, fresh_probes=args.fresh_probes, perturbation=args.perturbation,
         chunk=args.chunk,
     )
-    res = run_fig6(cfg, progress=not args.quiet)
-    files = write_outputs(res, args.out)
-    print(summary_text(res))
-    print("wrote " + ", ".join(files.values()))
+    main = jax.process_index() == 0
+    try:
+        res = run_fig6(cfg, progress=not args.quiet and main, devices=args.devices,
+                       max_paths_per_batch=args.max_paths_per_batch, run_dir=args.out,
+                       checkpoint_every=args.checkpoint_every, resume=args.resume)
+    except (CheckpointError, FileExistsError) as e:
+        print(f"jaxmd-rp fig6: error: {e}", file=sys.stderr)
+        return 2
+    if main:
+        files = write_outputs(res, args.out)
+        print(summary_text(res))
+        print("wrote " + ", ".join(files.values()))
     return 0
