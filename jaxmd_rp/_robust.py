@@ -356,48 +356,67 @@ def _bnb(point_fn, eps, hi, grid, rounds, keep, split):
     """min_{kappa in [0, hi]} eps kappa + mean_k F_k(kappa), each F_k non-increasing: fixed-shape
     best-first branch and bound. `point_fn(kappa)` returns (F_k (N,), summary) (`_point_summary`).
     Returns (lower, upper, kappa, F(kappa)): `upper` is attained at `kappa`, `lower` is certified
-    (an interval [l, r] is bounded below by eps l + F(r) and by the tangent lines of its ends)."""
+    (an interval [l, r] is bounded below by eps l + F(r) and by the tangent lines of its ends).
+
+    Intervals live in fixed-size arrays (no sorting): each round the `keep` intervals with the
+    smallest bounds are split into `split` children; child 0 takes the parent's slot."""
     dt = hi.dtype
     P = jax.vmap(point_fn)
-    k0 = hi * jnp.linspace(0.0, 1.0, grid, dtype=dt)
-    f0, s0 = P(k0)
-    n_new = keep * (split - 1)
-    cap = grid + rounds * n_new
-    pad = lambda z: jnp.concatenate([z, jnp.zeros((cap - grid,) + z.shape[1:], z.dtype)])  # noqa: E731
-    ks = jnp.full(cap, jnp.inf, dt).at[:grid].set(k0)
-    fs = pad(f0)
-    ss = jax.tree_util.tree_map(pad, s0)
-    frac = jnp.arange(1, split, dtype=dt) / split
     LB = jax.vmap(lambda lo, up, fu, sl, su: _interval_lb(eps, lo, up, fu, sl, su))
-
-    def lbs(ks, fs, ss):
-        sl = jax.tree_util.tree_map(lambda z: z[:-1], ss)
-        su = jax.tree_util.tree_map(lambda z: z[1:], ss)
-        lb = LB(ks[:-1], ks[1:], fs[1:], sl, su)
-        return jnp.where(jnp.isfinite(ks[1:]), lb, jnp.inf)
+    tmap = jax.tree_util.tree_map
+    k0 = hi * jnp.linspace(0.0, 1.0, grid, dtype=dt)
+    f0, s0 = P(k0)  # (grid, N), summaries with leading axis grid
+    n0 = grid - 1
+    n_new = keep * (split - 1)
+    cap = n0 + rounds * n_new
+    pad = lambda z: jnp.concatenate([z, jnp.zeros((cap - n0,) + z.shape[1:], z.dtype)])  # noqa: E731
+    lo, up = pad(k0[:-1]), pad(k0[1:])
+    fu = pad(f0[1:])
+    sl, su = tmap(lambda z: pad(z[:-1]), s0), tmap(lambda z: pad(z[1:]), s0)
+    lb = jnp.full(cap, jnp.inf, dt).at[:n0].set(LB(k0[:-1], k0[1:], f0[1:],
+                                                   tmap(lambda z: z[:-1], s0),
+                                                   tmap(lambda z: z[1:], s0)))
+    vals0 = eps * k0 + jnp.mean(f0, axis=-1)
+    j0 = jnp.argmin(vals0)
+    best = (vals0[j0], k0[j0], jnp.mean(f0[j0]))
+    frac = jnp.arange(1, split, dtype=dt) / split
 
     def body(r, carry):
-        ks, fs, ss = carry
-        _, idx = jax.lax.top_k(-lbs(ks, fs, ss), keep)
-        lo, up = ks[idx], ks[idx + 1]
-        up = jnp.where(jnp.isfinite(up), up, lo)
-        new = (lo[:, None] + (up - lo)[:, None] * frac).reshape(-1)
-        fnew, snew = P(new)
-        start = grid + r * n_new
-        upd = lambda z, zn: jax.lax.dynamic_update_slice_in_dim(z, zn, start, axis=0)  # noqa: E731
-        ks = upd(ks, new)
-        fs = upd(fs, fnew)
-        ss = jax.tree_util.tree_map(upd, ss, snew)
-        order = jnp.argsort(ks)
-        return ks[order], fs[order], jax.tree_util.tree_map(lambda z: z[order], ss)
+        lo, up, fu, sl, su, lb, best = carry
+        _, idx = jax.lax.top_k(-lb, keep)
+        plo, pup = lo[idx], up[idx]
+        t = plo[:, None] + (pup - plo)[:, None] * frac  # (keep, split - 1)
+        fn, sn = P(t.reshape(-1))
+        fn = fn.reshape(keep, split - 1, -1)
+        sn = tmap(lambda z: z.reshape((keep, split - 1) + z.shape[1:]), sn)
+        pts = jnp.concatenate([plo[:, None], t, pup[:, None]], axis=1)  # (keep, split + 1)
+        fpts = jnp.concatenate([fn, fu[idx][:, None]], axis=1)  # F at pts[:, 1:]
+        spts = tmap(lambda a, n, b: jnp.concatenate([a[idx][:, None], n, b[idx][:, None]], axis=1),
+                    sl, sn, su)
+        c_lo, c_up = pts[:, :-1], pts[:, 1:]  # (keep, split)
+        c_sl = tmap(lambda z: z[:, :-1], spts)
+        c_su = tmap(lambda z: z[:, 1:], spts)
+        flat = lambda z: z.reshape((keep * split,) + z.shape[2:])  # noqa: E731
+        c_lb = LB(flat(c_lo), flat(c_up), flat(fpts), tmap(flat, c_sl), tmap(flat, c_su))
+        slots = jnp.concatenate([idx[:, None], n0 + r * n_new
+                                 + jnp.arange(n_new).reshape(keep, split - 1)], axis=1)
+        slots = slots.reshape(-1)
+        put = lambda z, v: z.at[slots].set(v)  # noqa: E731
+        lo, up, fu, lb = put(lo, flat(c_lo)), put(up, flat(c_up)), put(fu, flat(fpts)), put(lb, c_lb)
+        sl = tmap(lambda z, v: put(z, flat(v)), sl, c_sl)
+        su = tmap(lambda z, v: put(z, flat(v)), su, c_su)
+        vals = eps * t.reshape(-1) + jnp.mean(fn.reshape(n_new, -1), axis=-1)
+        j = jnp.argmin(vals)
+        better = vals[j] < best[0]
+        best = tmap(lambda o, n: jnp.where(better, n, o), best,
+                    (vals[j], t.reshape(-1)[j], jnp.mean(fn.reshape(n_new, -1)[j])))
+        return lo, up, fu, sl, su, lb, best
 
+    carry = (lo, up, fu, sl, su, lb, best)
     if rounds > 0:
-        ks, fs, ss = jax.lax.fori_loop(0, rounds, body, (ks, fs, ss))
-    lower = jnp.min(lbs(ks, fs, ss))
-    F = jnp.mean(fs, axis=-1)
-    vals = jnp.where(jnp.isfinite(ks), eps * ks + F, jnp.inf)
-    j = jnp.argmin(vals)
-    return lower, vals[j], ks[j], F[j]
+        carry = jax.lax.fori_loop(0, rounds, body, carry)
+    lb, (ub, kbest, fbest) = carry[5], carry[6]
+    return jnp.min(lb), ub, kbest, fbest
 
 
 def _golden(G, hi, iters, kappa0=None):
@@ -465,7 +484,7 @@ class _SearchConfig(eqx.Module):
     rounds: int = eqx.field(static=True, default=16)
     keep: int = eqx.field(static=True, default=4)
     split: int = eqx.field(static=True, default=4)
-    golden: int = eqx.field(static=True, default=48)
+    golden: int = eqx.field(static=True, default=32)
 
     def __check_init__(self):
         if self.grid < self.keep + 1 or self.keep < 1 or self.split < 2 or self.rounds < 0:
@@ -481,10 +500,15 @@ def _robust_core(edge_fn, eps, hi, cfg: _SearchConfig, tol, throw):
     point = lambda k: _point_summary(*edge_fn(k))  # noqa: E731
     lb, ub_relax, khat, _ = _bnb(point, eps, hi, cfg.grid, cfg.rounds, cfg.keep, cfg.split)
 
+    a0 = edge_fn(khat)[0]
+    N, M, T = a0.shape[:3]
+
     def candidates(kappa):
         a = edge_fn(kappa)[0]  # (N, M, T, T)
         B, _ = _bottleneck(a)
         per = _orders_from(a, B)  # (N, M, T)
+        if N == 1:  # one sample: its bottleneck order is optimal at kappa
+            return per
         pooled = []
         for agg in (jnp.mean(a, axis=0), jnp.max(a, axis=0)):
             Bp, _ = _bottleneck(agg)
@@ -504,9 +528,8 @@ def _robust_core(edge_fn, eps, hi, cfg: _SearchConfig, tol, throw):
         return (jnp.where(better, vals[j], best), jnp.where(better, ks[j], kbest),
                 jnp.where(better, orders[j], obest))
 
-    M, T = edge_fn(khat)[0].shape[1:3]
     init = (jnp.asarray(jnp.inf, dt), khat, jnp.broadcast_to(jnp.arange(T), (M, T)))
-    upper, kappa, orders = jax.lax.fori_loop(0, 2, one_pass, init)
+    upper, kappa, orders = jax.lax.fori_loop(0, 1 if N == 1 else 2, one_pass, init)
     slack = 16 * jnp.finfo(dt).eps * (1.0 + jnp.abs(ub_relax) + eps * hi)
     lower = jnp.minimum(jnp.maximum(lb - slack, 0.0), upper)
     tol_ = jnp.asarray(1e3 * jnp.finfo(dt).eps ** 0.75 if tol is None else tol, dt)
@@ -535,7 +558,7 @@ def robust_pareto_gap(
     rounds: int = 16,
     keep: int = 4,
     split: int = 4,
-    golden: int = 48,
+    golden: int = 32,
     throw: bool = True,
 ) -> RobustGap:
     r"""The Wasserstein-robust Pareto gap L_DR^eps of paper eq. (15) for linear budgets.
@@ -610,7 +633,7 @@ def robust_pareto_gap_game(
     rounds: int = 16,
     keep: int = 4,
     split: int = 4,
-    golden: int = 48,
+    golden: int = 32,
     throw: bool = True,
 ) -> RobustGap:
     r"""The robust gap through the game API (`game.revealed_constraints` as the probes g_t^i).
@@ -872,7 +895,7 @@ def exchange_method(
     rounds: int = 16,
     keep: int = 4,
     split: int = 4,
-    golden: int = 48,
+    golden: int = 32,
     throw: bool = True,
 ) -> ExchangeSolution:
     r"""Algorithm 2 of the paper: the exchange (cutting-plane) method for (17).
@@ -1239,7 +1262,7 @@ class RobustGapObjective(eqx.Module):
     max_steps: int = eqx.field(static=True, default=100)
     tol: float | None = eqx.field(static=True, default=None)
     rounds: int = eqx.field(static=True, default=16)
-    golden: int = eqx.field(static=True, default=48)
+    golden: int = eqx.field(static=True, default=32)
 
     def __check_init__(self):
         if self.bound not in ("value", "upper", "lower"):
