@@ -60,6 +60,8 @@ class ParetoGapObjective(eqx.Module):
     def __check_init__(self):
         if self.fresh_probes and self.num_probes is None:
             raise ValueError("`fresh_probes=True` needs `num_probes` (T).")
+        if not isinstance(self.noise, jax.core.Tracer) and float(self.noise) < 0:
+            raise ValueError(f"`noise` must be >= 0; got {self.noise}.")
         if self.num_samples is not None and self.num_samples < 1:
             raise ValueError(f"`num_samples` must be >= 1 or None; got {self.num_samples}.")
 

@@ -97,6 +97,11 @@ class GradientDesign(eqx.Module):
     )
     stop_tol: float | None = eqx.field(static=True, default=1e-9)
 
+    def __check_init__(self):
+        from ._spsa import _check_box
+
+        _check_box(self.lower, self.upper)
+
     def init(self, theta0) -> GradientState:
         theta0 = optax.projections.projection_box(jnp.asarray(theta0), self.lower, self.upper)
         return GradientState(theta=theta0, opt_state=self.optimizer.init(theta0), n=jnp.array(1),

@@ -41,6 +41,22 @@ import optax
 from jaxtyping import Array
 
 
+def _concrete(v) -> bool:
+    return not isinstance(v, jax.core.Tracer)
+
+
+def _check_box(lower, upper):
+    """Validate a box Theta = [lower, upper] given as arrays of shape (p,) (when concrete)."""
+    lower, upper = jnp.asarray(lower), jnp.asarray(upper)
+    if lower.ndim != 1 or lower.shape != upper.shape:
+        raise ValueError(
+            f"`lower` and `upper` must be 1-D arrays of the same shape (p,); got {lower.shape} "
+            f"and {upper.shape}."
+        )
+    if _concrete(lower) and _concrete(upper) and not bool(jnp.all(lower <= upper)):
+        raise ValueError("`lower` must be <= `upper` componentwise (the box Theta is empty).")
+
+
 class SPSAState(eqx.Module):
     """State of one SPSA path: `theta`, the next iteration index `n` (starts at 1), `stopped`."""
 
@@ -94,6 +110,15 @@ class SPSA(eqx.Module):
     perturbation: str = eqx.field(static=True, default="project")
 
     def __check_init__(self):
+        _check_box(self.lower, self.upper)
+        for name, ok in (("a", lambda v: v > 0), ("c", lambda v: v > 0), ("q", lambda v: v >= 0),
+                         ("eta", lambda v: 0 < v <= 1)):
+            v = getattr(self, name)
+            if _concrete(v) and not ok(float(v)):
+                raise ValueError(
+                    f"`{name}` = {float(v)} is out of range (need a > 0, c > 0, q >= 0, "
+                    "0 < eta <= 1; the paper uses eta in [1/6, 1/2])."
+                )
         if self.perturbation not in ("project", "raw"):
             raise ValueError(f"`perturbation` must be 'project' or 'raw'; got {self.perturbation!r}.")
         if self.stop_tol is not None and not self.track_value:

@@ -165,3 +165,24 @@ def test_fresh_probes_objective_under_jit():
     # the probes depend on the key: two keys give two different gaps at the same theta
     th = jnp.full(7, 0.3)
     assert float(obj(th, None, jax.random.PRNGKey(1))) != float(obj(th, None, jax.random.PRNGKey(2)))
+
+
+def test_bad_configuration_raises():
+    box = (jnp.zeros(2), jnp.ones(2))
+    for kw, match in (({"a": 0.0}, "`a`"), ({"c": -1.0}, "`c`"), ({"q": -1e-3}, "`q`"),
+                      ({"eta": 0.0}, "`eta`"), ({"perturbation": "x"}, "perturbation")):
+        with pytest.raises(ValueError, match=match):
+            rp.SPSA(*box, **kw)
+    with pytest.raises(ValueError, match="lower"):
+        rp.SPSA(jnp.ones(2), jnp.zeros(2))
+    with pytest.raises(ValueError, match="same shape"):
+        rp.SPSA(jnp.zeros(2), jnp.ones(3))
+    with pytest.raises(ValueError, match="lower"):
+        rp.GradientDesign(jnp.ones(2), jnp.zeros(2))
+    with pytest.raises(ValueError, match="theta0"):
+        rp.spsa_minimise(lambda t, a, k: 0.0, rp.SPSA(*box), jnp.zeros(2), key=jax.random.PRNGKey(0),
+                         num_steps=1)
+    with pytest.raises(ValueError, match="noise"):
+        rp.ParetoGapObjective(rp.games.RiverPollution(), noise=-1.0)
+    with pytest.raises(ValueError, match="num_probes"):
+        rp.ParetoGapObjective(rp.games.RiverPollution(), fresh_probes=True)
