@@ -600,6 +600,7 @@ def robust_pareto_gap(
     >>> sol = rp.robust_pareto_gap(prices, x[None], 0.01)
     >>> bool(sol.lower <= sol.upper) and 0.0 < float(sol.value) < 0.05
     True
+
     ```
     """
     cfg = _SearchConfig(grid=grid, rounds=rounds, keep=keep, split=split, golden=golden)
@@ -940,8 +941,6 @@ def exchange_method(
 @eqx.filter_jit
 def _exchange_closure(prices, samples, epsilon, delta, relative_tol, H, support, cfg, throw):
     prices, samples, eps = _check_linear(prices, samples, epsilon, support)
-    if not jnp.issubdtype(jnp.result_type(delta), jnp.floating):
-        delta = delta.astype(prices.dtype)
     samples = eqx.error_if(
         samples, jnp.any(samples != samples[:1]),
         "exchange_method(master='closure') needs one sample or identical samples (pure "

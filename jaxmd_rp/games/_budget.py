@@ -72,6 +72,7 @@ class BudgetGame(AbstractGame):
     >>> x = game.demand(jnp.array([0.5, 1.0, 0.5, 1.0, 1.0, 0.5]))
     >>> [round(float(v), 4) for v in x[0]]  # agent 1 buys only the cheaper good 1
     [2.0, 0.0]
+
     ```
     """
 
