@@ -73,6 +73,7 @@ from ._study import (
     load_checkpoint as load_checkpoint,
     run_study as run_study,
     study_devices as study_devices,
+    study_memory as study_memory,
     study_mesh as study_mesh,
     write_run_info as write_run_info,
 )

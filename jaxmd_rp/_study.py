@@ -175,6 +175,49 @@ def _sharded_chunk(model, states, args, keys, steps, *, mesh, num_steps, batch_s
     return f(dyn, states, args, keys, steps)
 
 
+def _place(spsa, fn, state_host, args, keys_host, mesh, num_padded):
+    """Global arrays: (spsa, fn) replicated; state, args, keys padded and sharded over paths."""
+    spec, rep = PartitionSpec(STUDY_AXIS), PartitionSpec()
+    model = jax.tree.map(lambda x: _put(x, mesh, rep) if eqx.is_array(x) else x, (spsa, fn))
+    shard = lambda x: _put(_pad_paths(x, num_padded), mesh, spec)  # noqa: E731
+    return (model, jax.tree.map(shard, state_host), jax.tree.map(shard, args), shard(keys_host))
+
+
+def _key_data(keys):
+    if jax.dtypes.issubdtype(jnp.asarray(keys).dtype, jax.dtypes.prng_key):
+        return jax.random.key_impl(keys), np.asarray(jax.random.key_data(keys))
+    return None, np.asarray(keys)
+
+
+def study_memory(fn: Callable, spsa: SPSA, theta0, args: Any = None, *, keys, chunk: int = 1,
+                 devices: int | Sequence | None = None, max_paths_per_batch: int | None = None,
+                 record_theta: bool = True) -> dict:
+    """XLA's memory analysis of one compiled chunk of `run_study` (bytes per device).
+
+    Compiles (does not run) the program `run_study` would run with these settings and returns
+    `temp_bytes` (working memory), `argument_bytes`, `output_bytes`, `total_bytes` (their sum, per
+    device) and `paths_per_device`. Use it to choose `max_paths_per_batch`: the working memory
+    grows with the paths evaluated at once, i.e. min(P / devices, max_paths_per_batch).
+    """
+    theta0 = jnp.asarray(theta0)
+    P = theta0.shape[0]
+    key_impl, keys_host = _key_data(keys)
+    mesh = study_mesh(devices)
+    Ppad = -(-P // mesh.devices.size) * mesh.devices.size
+    init = jax.vmap(spsa.init)(theta0)
+    state_host = SPSAState(*(np.asarray(x) for x in (init.theta, init.n, init.stopped)))
+    placed = _place(spsa, fn, state_host, args, keys_host, mesh, Ppad)
+    steps = _put(np.asarray(chunk, np.int32), mesh, PartitionSpec())
+    compiled = _sharded_chunk.lower(
+        *placed[:2], placed[2], placed[3], steps, mesh=mesh, num_steps=chunk,
+        batch_size=max_paths_per_batch, key_impl=key_impl, record_theta=record_theta).compile()
+    ma = compiled.compiled.memory_analysis()  # eqx.filter_jit wraps the jax Compiled
+    out = {"temp_bytes": int(ma.temp_size_in_bytes), "argument_bytes": int(ma.argument_size_in_bytes),
+           "output_bytes": int(ma.output_size_in_bytes), "paths_per_device": Ppad // mesh.devices.size}
+    out["total_bytes"] = out["temp_bytes"] + out["argument_bytes"] + out["output_bytes"]
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # run directory, checkpoints
 
@@ -428,7 +471,8 @@ class StudyResult:
     `theta`: (num_steps + 1, P, p), theta_1 .. theta_{num_steps+1} (None with
     `record_theta=False`); `state`: the final `SPSAState` of every path; `seconds`: wall time of this
     session; `compile_seconds`: its first chunk (compilation included); `num_devices`: the mesh
-    size; `start_iteration`: iterations restored from a checkpoint (0 for a fresh start).
+    size; `start_iteration`: iterations restored from a checkpoint (0 for a fresh start);
+    `max_paths_per_batch`: the batch bound used (given, or chosen from `memory_budget`).
     """
 
     value: np.ndarray
@@ -439,12 +483,14 @@ class StudyResult:
     compile_seconds: float
     num_devices: int
     start_iteration: int = 0
+    max_paths_per_batch: int | None = None
 
 
 def run_study(fn: Callable, spsa: SPSA, theta0, args: Any = None, *, keys, num_steps: int,
               chunk: int = 5, devices: int | Sequence | None = None,
-              max_paths_per_batch: int | None = None, run_dir: str | None = None,
-              checkpoint_every: int | None = None, resume: bool = False,
+              max_paths_per_batch: int | None = None, memory_budget: float | None = None,
+              run_dir: str | None = None, checkpoint_every: int | None = None,
+              resume: bool = False,
               config: dict | None = None, run_config: dict | None = None,
               record_theta: bool = True, progress: Callable | None = None) -> StudyResult:
     """Run `num_steps` SPSA iterations on P paths, sharded over devices, with checkpoints.
@@ -462,7 +508,12 @@ def run_study(fn: Callable, spsa: SPSA, theta0, args: Any = None, *, keys, num_s
       between calls).
     - `devices`: `None` (all devices of all processes), a count, or a list (see `study_devices`).
     - `max_paths_per_batch`: memory bound; each device processes at most this many paths at once
-      (`jax.lax.map(..., batch_size=...)`). `None`: all of its paths at once.
+      (`jax.lax.map(..., batch_size=...)`). `None`: all of its paths at once (or as many as
+      `memory_budget` allows).
+    - `memory_budget`: bytes per device for one compiled chunk. If set (and `max_paths_per_batch`
+      is not), the unbatched program's memory is measured with `study_memory` (one extra
+      compilation) and, if it exceeds the budget, `max_paths_per_batch` is set to the paths that
+      fit (the working memory is linear in the paths evaluated at once).
     - `run_dir`: where `run.json` and `checkpoints/` go (`None`: nothing is written).
     - `checkpoint_every`: save every k iterations and at the end (needs `run_dir`).
     - `resume`: continue from the latest checkpoint in `run_dir` (starts fresh if there is none).
@@ -496,16 +547,13 @@ def run_study(fn: Callable, spsa: SPSA, theta0, args: Any = None, *, keys, num_s
         raise ValueError(f"`max_paths_per_batch` must be >= 1 or None; got {max_paths_per_batch}.")
     if num_steps < 0:
         raise ValueError(f"`num_steps` must be >= 0; got {num_steps}.")
+    if memory_budget is not None and memory_budget <= 0:
+        raise ValueError(f"`memory_budget` must be > 0 bytes; got {memory_budget}.")
     theta0 = jnp.asarray(theta0)
     if theta0.ndim != 2:
         raise ValueError(f"`theta0` must have shape (P, p); got {theta0.shape}.")
     P, p = theta0.shape
-    if jax.dtypes.issubdtype(jnp.asarray(keys).dtype, jax.dtypes.prng_key):
-        key_impl = jax.random.key_impl(keys)
-        keys_host = np.asarray(jax.random.key_data(keys))
-    else:
-        key_impl = None
-        keys_host = np.asarray(keys)
+    key_impl, keys_host = _key_data(keys)
     if keys_host.shape[0] != P:
         raise ValueError(f"`keys` must hold one key per path ({P}); got shape {keys_host.shape}.")
     chunk = max(1, min(int(chunk), max(num_steps, 1)))
@@ -514,6 +562,13 @@ def run_study(fn: Callable, spsa: SPSA, theta0, args: Any = None, *, keys, num_s
     mesh = study_mesh(devices)
     ndev = mesh.devices.size
     Ppad = -(-P // ndev) * ndev
+    if memory_budget is not None and max_paths_per_batch is None:
+        need = study_memory(fn, spsa, theta0, args, keys=keys, chunk=chunk, devices=devices,
+                            record_theta=record_theta)
+        if need["total_bytes"] > memory_budget:
+            per_path = need["temp_bytes"] / need["paths_per_device"]
+            fixed = need["total_bytes"] - need["temp_bytes"]
+            max_paths_per_batch = max(1, int((memory_budget - fixed) // per_path))
     init = jax.vmap(spsa.init)(theta0)
     init_host = SPSAState(*(np.asarray(x) for x in (init.theta, init.n, init.stopped)))
 
@@ -549,6 +604,7 @@ def run_study(fn: Callable, spsa: SPSA, theta0, args: Any = None, *, keys, num_s
                        study_config=config, resumed_from=start,
                        extra={"num_paths": P, "num_steps": num_steps, "chunk": chunk,
                               "max_paths_per_batch": max_paths_per_batch,
+                              "memory_budget": memory_budget,
                               "checkpoint_every": checkpoint_every})
     if checkpoint_every is not None:
         mgr = _manager(ckpt_dir, create=True)
@@ -559,11 +615,8 @@ def run_study(fn: Callable, spsa: SPSA, theta0, args: Any = None, *, keys, num_s
                  "num_paths": P, "theta_dim": p, "jax": jax.__version__}
 
     # ---- device-resident inputs (padded to a multiple of the device count)
-    spec, rep = PartitionSpec(STUDY_AXIS), PartitionSpec()
-    model = jax.tree.map(lambda x: _put(x, mesh, rep) if eqx.is_array(x) else x, (spsa, fn))
-    g_args = jax.tree.map(lambda x: _put(_pad_paths(x, Ppad), mesh, spec), args)
-    g_keys = _put(_pad_paths(keys_host, Ppad), mesh, spec)
-    g_state = jax.tree.map(lambda x: _put(_pad_paths(x, Ppad), mesh, spec), state_host)
+    rep = PartitionSpec()
+    model, g_state, g_args, g_keys = _place(spsa, fn, state_host, args, keys_host, mesh, Ppad)
 
     def save(done):
         arrays = {"theta": state_host.theta, "n": state_host.n, "stopped": state_host.stopped,
@@ -607,4 +660,5 @@ def run_study(fn: Callable, spsa: SPSA, theta0, args: Any = None, *, keys, num_s
     failed = np.concatenate(fails, axis=0) if fails else np.zeros((0, P), bool)
     theta = np.concatenate(thetas, axis=0) if record_theta else None
     return StudyResult(value=value, failed=failed, theta=theta, state=state_host, seconds=seconds,
-                       compile_seconds=compile_s, num_devices=ndev, start_iteration=start)
+                       compile_seconds=compile_s, num_devices=ndev, start_iteration=start,
+                       max_paths_per_batch=max_paths_per_batch)

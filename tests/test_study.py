@@ -106,6 +106,34 @@ def test_memory_batches_match_unbatched():
     np.testing.assert_array_equal(full.theta[1:], thetas)
 
 
+def _heavy(theta, args, key):
+    """A cheap objective whose working memory per evaluation is visible: a (96, 96) matrix."""
+    m = jnp.outer(jnp.tile(theta, 48), jnp.tile(theta, 48)) + jax.random.normal(key, (96, 96))
+    return jnp.sum(jnp.tanh(m) ** 2) * 1e-4 + jnp.sum((theta - args) ** 2)
+
+
+def test_memory_budget_bounds_the_batch():
+    P = 64
+    spsa = rp.SPSA(lower=jnp.zeros(2), upper=jnp.ones(2), stop_tol=None)
+    th0 = jax.random.uniform(jax.random.PRNGKey(0), (P, 2))
+    targets = jax.random.uniform(jax.random.PRNGKey(1), (P, 2))
+    keys = rp.path_keys(jax.random.PRNGKey(2), P)
+    full = rp.study_memory(_heavy, spsa, th0, targets, keys=keys)
+    part = rp.study_memory(_heavy, spsa, th0, targets, keys=keys, max_paths_per_batch=8)
+    assert part["temp_bytes"] < full["temp_bytes"] / 4  # working memory follows the batch
+    budget = full["argument_bytes"] + full["output_bytes"] + full["temp_bytes"] / 5
+    res = rp.run_study(_heavy, spsa, th0, targets, keys=keys, num_steps=3, chunk=3,
+                       memory_budget=budget)
+    assert res.max_paths_per_batch is not None and res.max_paths_per_batch <= P // 5 + 1
+    chosen = rp.study_memory(_heavy, spsa, th0, targets, keys=keys,
+                             max_paths_per_batch=res.max_paths_per_batch)
+    assert chosen["total_bytes"] <= budget
+    ref = rp.run_study(_heavy, spsa, th0, targets, keys=keys, num_steps=3, chunk=3)
+    assert ref.max_paths_per_batch is None
+    np.testing.assert_array_equal(res.theta, ref.theta)
+    np.testing.assert_array_equal(res.value, ref.value)
+
+
 def test_runner_errors():
     spsa = rp.SPSA(lower=jnp.zeros(2), upper=jnp.ones(2), stop_tol=None)
     fn = lambda th, args, key: jnp.sum(th**2)  # noqa: E731
@@ -162,6 +190,38 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
         assert (out / name).read_text() == (tmp_path / "ref" / name).read_text()
     with open(out / "fig6.csv") as f:
         assert len(list(csv.DictReader(f))) == cfg.iters
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_two_processes_jax_distributed(tmp_path):
+    """The multi-host path on one machine: two processes joined by `jax.distributed` (CPU
+    collectives over gloo), one device each; process 0 writes the outputs."""
+    out = tmp_path / "two"
+    base = _cli("--paths", SMALL.paths, "--iters", SMALL.iters, "--chunk", SMALL.chunk, "--no-stop",
+                "--quiet", "--out", out, "--checkpoint-every", 2, "--distributed", "--coordinator",
+                f"127.0.0.1:{_free_port()}", "--num-processes", 2, "--process-id")
+    env = _env(JAX_CPU_COLLECTIVES_IMPLEMENTATION="gloo")
+    procs = [subprocess.Popen(base + [str(i)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=env) for i in (0, 1)]
+    outs = [p.communicate(timeout=240) for p in procs]
+    for p, (_, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-3000:]
+    assert "Paper claim" in outs[0][0] and "Paper claim" not in outs[1][0]
+    info = json.loads((out / "run.json").read_text())
+    assert info["devices"]["process_count"] == 2 and info["devices"]["count"] == 2
+    ref = fig6.run_fig6(SMALL, progress=False)
+    arrays, _ = rp.load_checkpoint(str(out))
+    np.testing.assert_array_equal(arrays["theta_history"], ref.theta)
+    np.testing.assert_array_equal(arrays["value"], ref.values)
+    fig6.write_outputs(ref, str(tmp_path / "ref"))
+    assert (out / "fig6_paths.csv").read_text() == (tmp_path / "ref" / "fig6_paths.csv").read_text()
 
 
 def test_refuses_corrupt_and_mismatched_checkpoints(tmp_path):

@@ -106,13 +106,14 @@ def study_config(cfg: Fig6Config) -> dict:
 
 
 def run_fig6(cfg: Fig6Config, progress: bool = True, *, devices=None, max_paths_per_batch=None,
-             run_dir: str | None = None, checkpoint_every: int | None = None,
-             resume: bool = False) -> Fig6Result:
+             memory_budget: float | None = None, run_dir: str | None = None,
+             checkpoint_every: int | None = None, resume: bool = False) -> Fig6Result:
     """Run the experiment: `cfg.iters` SPSA iterations on `cfg.paths` paths, in chunks of
     `cfg.chunk` iterations per compiled call (one compilation; a progress bar between chunks).
 
     The paths are sharded over `devices` (default: all devices, see `jaxmd_rp.run_study`); each
-    device handles at most `max_paths_per_batch` paths at once; with `run_dir` the run directory
+    device handles at most `max_paths_per_batch` paths at once (or as many as fit in
+    `memory_budget` bytes per device); with `run_dir` the run directory
     gets `run.json` and, with `checkpoint_every=k`, a checkpoint every k iterations that
     `resume=True` continues from. The numbers do not depend on any of these settings.
     """
@@ -128,6 +129,7 @@ def run_fig6(cfg: Fig6Config, progress: bool = True, *, devices=None, max_paths_
     try:
         res = run_study(objective, spsa, theta0, probes, keys=run_keys, num_steps=cfg.iters,
                         chunk=cfg.chunk, devices=devices, max_paths_per_batch=max_paths_per_batch,
+                        memory_budget=memory_budget,
                         run_dir=run_dir, checkpoint_every=checkpoint_every, resume=resume,
                         config=study_config(cfg), run_config=dataclasses.asdict(cfg),
                         progress=report)
@@ -305,6 +307,9 @@ def register(sub):
                    help="shard the paths over the first N devices (default: all devices)")
     g.add_argument("--max-paths-per-batch", type=int, default=None,
                    help="memory bound: each device evaluates at most this many paths at once")
+    g.add_argument("--memory-budget", type=float, default=None, metavar="GIB",
+                   help="memory bound in GiB per device: choose --max-paths-per-batch from XLA's "
+                        "memory analysis of the compiled step (one extra compilation)")
     g.add_argument("--checkpoint-every", type=int, default=None, metavar="K",
                    help="write a checkpoint to OUT/checkpoints every K iterations (and at the end)")
     g.add_argument("--resume", action="store_true",
@@ -336,7 +341,9 @@ def cli_main(args) -> int:
     main = jax.process_index() == 0
     try:
         res = run_fig6(cfg, progress=not args.quiet and main, devices=args.devices,
-                       max_paths_per_batch=args.max_paths_per_batch, run_dir=args.out,
+                       max_paths_per_batch=args.max_paths_per_batch,
+                       memory_budget=None if args.memory_budget is None else args.memory_budget * 2**30,
+                       run_dir=args.out,
                        checkpoint_every=args.checkpoint_every, resume=args.resume)
     except (CheckpointError, FileExistsError) as e:
         print(f"jaxmd-rp fig6: error: {e}", file=sys.stderr)
