@@ -1028,11 +1028,13 @@ def _require_scipy():
 
 def _not_traced(*xs):
     for x in xs:
-        if isinstance(x, jax.core.Tracer):
+        try:
+            np.asarray(x)
+        except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
             raise ValueError(
                 "The MILP path (master='milp' / exact=True) runs SciPy on the host: call it "
                 "outside jit/vmap (loop over instances in Python)."
-            )
+            ) from None
 
 
 def milp_master(cuts, eps, hi, N, M, T, *, mip_rel_gap=1e-10):

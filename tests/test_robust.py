@@ -119,7 +119,7 @@ def test_budget_game_data_are_rational_and_noise_stays_in_budget():
 def test_rho_matches_bruteforce():
     rng = _rng("rho")
     cases = []
-    for j in range(80):
+    for j in range(60):
         a, beta = rng.uniform(0.1, 1.1, 2), rng.uniform(0.1, 1.1, 2)
         support = "line" if j % 4 == 3 else "triangle"
         w = rng.dirichlet([1, 1, 1])
@@ -303,6 +303,8 @@ def test_bad_input_errors(triangle_set):
         rp.exchange_method(p, x, 0.1, master="lp")
     with pytest.raises(ValueError, match="`upper` must be a boolean"):
         rp.separation_oracle(p, x[0], np.ones((M, T)), 1.0)
+    with pytest.raises(ValueError, match="outside jit/vmap"):
+        jax.jit(lambda e: rp.robust_pareto_gap(p, x, e, exact=True).value)(0.1)
     single = rp.robust_pareto_gap  # jitted inside (eqx.filter_jit): errors carry their message
     single(p, x, 0.1)  # valid input compiles and runs
     with pytest.raises(eqx.EquinoxRuntimeError, match="`epsilon`"):
@@ -350,11 +352,10 @@ def test_exchange_method_within_delta_of_robust_gap(fig7_small):
 def test_exchange_method_tight_tolerance_and_relative_tol(fig7_small):
     P, X = fig7.run_data(fig7_small.config, np.arange(2))
     exact = fig7_small.exact[:, :2]
-    for e, eps in enumerate(fig7_small.config.epsilons):
-        for r in range(1):
-            ex = rp.exchange_method(P[r], X[r], eps, delta=1e-6)
-            assert abs(float(ex.value) - exact[e, r]) <= 1e-6
-            assert float(ex.upper) - float(ex.lower) <= 1e-6 + 1e-9
+    for e, eps in enumerate(fig7_small.config.epsilons[:2]):
+        ex = rp.exchange_method(P[0], X[0], eps, delta=1e-6)
+        assert abs(float(ex.value) - exact[e, 0]) <= 1e-6
+        assert float(ex.upper) - float(ex.lower) <= 1e-6 + 1e-9
     # relative tolerance (same compilation: relative_tol is always an array inside)
     ex = rp.exchange_method(P[0], X[0], 0.001, relative_tol=0.01)
     assert float(ex.upper) - float(ex.lower) <= 0.01 * float(ex.upper) + 1e-9
@@ -441,11 +442,11 @@ def test_figure5_algorithm1_with_robust_objective():
     game = rp.games.BudgetGame(noise=0.05)
     lo, hi = game.theta_bounds
     keys = rp.path_keys(jax.random.PRNGKey(0), 2)
-    probes = jax.vmap(lambda k: rp.sample_probes(game, k, 4))(keys)
+    probes = jax.vmap(lambda k: rp.sample_probes(game, k, 3))(keys)
     obj = rp.RobustGapObjective(game, epsilon=0.01, num_samples=2)
     spsa = rp.SPSA(lower=lo, upper=hi, a=1.0, c=0.2, stop_tol=None)
     theta0 = jnp.full((2, 3), 0.4)
-    tr = rp.spsa_minimise(obj, spsa, theta0, probes, key=jax.random.PRNGKey(1), num_steps=5)
+    tr = rp.spsa_minimise(obj, spsa, theta0, probes, key=jax.random.PRNGKey(1), num_steps=4)
     v = np.asarray(tr.value)
     th = np.asarray(tr.theta[:-1]).max(-1)
     assert np.all(np.isfinite(v))
