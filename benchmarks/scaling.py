@@ -3,7 +3,8 @@
 Each (paths, batch) point runs in a fresh process (so that its peak memory is its own) through
 `jaxmd_rp.run_study`, with one iteration per compiled call: the first call (compilation and
 iteration 1) is reported apart, then `--iters` iterations are timed one by one and the median is
-reported. Peak memory is the device allocator's `peak_bytes_in_use` on a GPU, and the process's
+reported (wall clock, and the process's CPU time, which is less sensitive to other load on the
+machine; us / path-it is wall clock per path and iteration). Peak memory is the device allocator's `peak_bytes_in_use` on a GPU, and the process's
 peak resident set (minus its size before the study starts, so compiler memory is included) on a
 CPU; "XLA MiB / dev" is XLA's own memory analysis of the compiled step (`jaxmd_rp.study_memory`:
 working + argument + output buffers per device), the figure to size `max_paths_per_batch` with.
@@ -49,9 +50,11 @@ def child(args) -> dict:
     stamps = []
     res = rp.run_study(objective, spsa, theta0, probes, keys=keys, num_steps=1 + args.iters,
                        chunk=1, devices=args.devices, max_paths_per_batch=B,
-                       progress=lambda done, total, v: stamps.append(time.perf_counter()),
+                       progress=lambda done, total, v: stamps.append(
+                           (time.perf_counter(), time.process_time())),
                        config=fig6.study_config(cfg))
-    per_it = np.diff(stamps)  # stamps[0]: after compilation + iteration 1
+    stamps = np.array(stamps)  # stamps[0]: after compilation + iteration 1
+    per_it, cpu_per_it = np.diff(stamps[:, 0]), np.diff(stamps[:, 1])
     stats = dev.memory_stats() or {}
     if "peak_bytes_in_use" in stats:
         peak, how = stats["peak_bytes_in_use"], "device peak_bytes_in_use"
@@ -63,6 +66,7 @@ def child(args) -> dict:
         "device_kind": dev.device_kind, "probes": args.probes,
         "compile_s": t_compile, "first_call_s": res.compile_seconds,
         "s_per_iteration": float(np.median(per_it)) if per_it.size else float("nan"),
+        "cpu_s_per_iteration": float(np.median(cpu_per_it)) if per_it.size else float("nan"),
         "iterations_timed": int(per_it.size),
         "peak_bytes": int(peak), "memory": how, "xla_bytes_per_device": xla["total_bytes"],
         "share_at_zero": float(np.mean(res.value[-1] <= cfg.zero_tol)),
@@ -112,16 +116,17 @@ def run_point(args, P, B) -> dict | None:
 
 def fmt_row(r) -> str:
     per_path_us = r["s_per_iteration"] / r["paths"] * 1e6
-    return (f"| {r['paths']:>7d} | {r['batch'] if r['batch'] else 'all':>5} | {r['devices']} "
-            f"| {r['compile_s']:10.1f} | {r['s_per_iteration']:9.4f} | {per_path_us:7.1f} "
+    return (f"| {r['paths']:>7d} | {r['batch'] if r['batch'] else 'all':>5} | {r['devices']:>3} "
+            f"| {r['compile_s']:9.1f} | {r['s_per_iteration']:13.4f} | {r['cpu_s_per_iteration']:10.4f} "
+            f"| {per_path_us:12.1f} "
             f"| {r['peak_bytes'] / 2**20:9.1f} | {r['peak_bytes'] / r['paths'] / 1024:8.1f} "
             f"| {r['xla_bytes_per_device'] / 2**20:9.1f} |")
 
 
-HEADER = ("|   paths | batch | dev | compile s | s / iteration | us / path-it | peak MiB | KiB / path "
-          "| XLA MiB / dev |\n"
-          "|--------:|------:|----:|----------:|--------------:|-------------:|---------:|-----------:"
-          "|--------------:|")
+HEADER = ("|   paths | batch | dev | compile s | s / iteration | CPU s / it | us / path-it | peak MiB "
+          "| KiB / path | XLA MiB / dev |\n"
+          "|--------:|------:|----:|----------:|--------------:|-----------:|-------------:|---------:"
+          "|-----------:|--------------:|")
 
 
 def main(argv=None) -> int:

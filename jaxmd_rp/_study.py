@@ -445,6 +445,9 @@ def _check_compatible(meta: dict, arrays: dict, *, config, version, num_paths, t
         problems.append(f"it holds {meta.get('num_paths')} paths of dimension "
                         f"{meta.get('theta_dim')}, this study has {num_paths} of dimension {theta_dim}")
     if not problems:
+        if arrays["theta"].dtype != theta0_host.dtype:
+            problems.append(f"it computed in {arrays['theta'].dtype}, this run computes in "
+                            f"{theta0_host.dtype} (is jax_enable_x64 set the same way?)")
         if not np.array_equal(arrays["keys"], keys_host):
             problems.append("its per-path keys differ (another seed?)")
         if "theta_history" in arrays and not np.array_equal(arrays["theta_history"][0], theta0_host):
