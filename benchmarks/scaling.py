@@ -1,23 +1,24 @@
 """Time per SPSA iteration and peak memory versus the number of paths (Figure 6's river game).
 
 Each (paths, batch) point runs in a fresh process (so that its peak memory is its own) through
-`jaxmd_rp.run_study`, with one iteration per compiled call: the first call (compilation and
-iteration 1) is reported apart, then `--iters` iterations are timed one by one and the median is
-reported (wall clock, and the process's CPU time, which is less sensitive to other load on the
-machine; us / path-it is wall clock per path and iteration). Peak memory is the device allocator's `peak_bytes_in_use` on a GPU, and the process's
-peak resident set (minus its size before the study starts, so compiler memory is included) on a
-CPU; "XLA MiB / dev" is XLA's own memory analysis of the compiled step (`jaxmd_rp.study_memory`:
-working + argument + output buffers per device), the figure to size `max_paths_per_batch` with.
+`jaxmd_rp.run_study`, with one iteration per compiled call. The step is compiled first ("compile
+s", by `jaxmd_rp.study_memory`, which also gives "XLA MiB / dev": XLA's memory analysis of the
+compiled step, working + argument + output buffers per device, the figure to size
+`max_paths_per_batch` with); iteration 1 is run untimed, then `--iters` iterations are timed one
+by one and the median is reported: wall clock, the process's CPU time (less sensitive to other
+load on the machine) and wall clock per path and iteration. Peak memory is the device
+allocator's `peak_bytes_in_use` on a GPU, and on a CPU the process's peak resident set minus its
+size after compilation, before the study starts.
 
-    python benchmarks/scaling.py                      # CPU: 10^2 .. 10^5 paths, under ~5 min here
+    python benchmarks/scaling.py                      # 10^2 .. 10^5 paths, ~2 min on 2 CPU cores
     python benchmarks/scaling.py --paths 100 1000 --iters 5
     python benchmarks/scaling.py --paths 10000 --host-devices 2      # shard over 2 CPU "devices"
-    python benchmarks/scaling.py --platform gpu --paths 100 1000 10000 100000 --batch 10000
+    python benchmarks/scaling.py --platform gpu --batch 10000 100000   # GPU: large batches
 
 Unbatched runs hold all 3 x T equilibrium solves of every path at once; they are skipped where
 the memory measured on smaller runs predicts more than `--memory-fraction` of the memory
-available (and above `--max-unbatched` paths). Batched runs (`--batch B`, i.e.
-`max_paths_per_batch=B`) are made for every point with more than B paths.
+available (and above `--max-unbatched` paths). Batched runs (`--batch B ...`, i.e.
+`max_paths_per_batch=B`; default 100) are made for every point with more than B paths.
 """
 
 import argparse
@@ -133,8 +134,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--paths", type=int, nargs="+", default=[100, 1000, 10_000, 100_000])
     ap.add_argument("--iters", type=int, default=3, help="timed iterations per point")
-    ap.add_argument("--batch", type=int, default=1000,
-                    help="max_paths_per_batch for the batched runs (0: no batched runs)")
+    ap.add_argument("--batch", type=int, nargs="*", default=[100],
+                    help="max_paths_per_batch values for the batched runs (none: no batched runs)")
     ap.add_argument("--probes", type=int, default=10, help="T, probes per path")
     ap.add_argument("--devices", type=int, default=None, help="devices to shard over (default all)")
     ap.add_argument("--host-devices", type=int, default=None,
@@ -175,8 +176,7 @@ def main(argv=None) -> int:
         else:
             print(f"|   (skip {P} paths unbatched: predicted {predicted / 2**30:.1f} GiB or above "
                   f"--max-unbatched {max_unbatched})", flush=True)
-        if args.batch and P > args.batch:
-            points.append(args.batch)
+        points += [b for b in sorted(args.batch) if P > b]
         for B in points:
             r = run_point(args, P, B)
             if r is None:

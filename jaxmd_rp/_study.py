@@ -16,11 +16,17 @@ like `spsa_steps`, but
 - **memory-bounded:** with `max_paths_per_batch=B` each device walks through its paths B at a time
   (`jax.lax.map(..., batch_size=B)` inside the compiled program) instead of materialising all
   3 x T equilibrium solves of all its paths at once. Peak memory then scales with B, not P.
+  `study_memory` reports XLA's memory analysis of the compiled step, and `memory_budget=bytes`
+  chooses B from it. On CPU smaller batches also run faster: each call of the compiled step
+  page-faults its whole working buffer (about 0.4 MiB per path evaluated at once for the river
+  game), so B ~ 100 runs about twice as fast as all paths at once (`benchmarks/README.md`).
 - **multi-host:** after `jax.distributed.initialize()` the mesh spans the devices of every process
   (`jax.devices()`); inputs are built with `jax.make_array_from_callback` (every process computes
   the same host arrays from the seed and hands over its own shards) and results come back with
   `jax.experimental.multihost_utils.process_allgather`. With one process these are the same calls,
-  so the single-host code path is the multi-host one.
+  so the single-host code path is the multi-host one. `tests/test_study.py` joins two processes
+  with `jax.distributed` over localhost (CPU collectives over gloo); real multi-host runs are not
+  tested.
 - **checkpoint/resume:** with `run_dir` and `checkpoint_every=k` the study saves, every k iterations
   and at the end, the state of every path (theta, n, stopped), the per-path keys and the metrics so
   far (values, failure flags, theta history) to `run_dir/checkpoints/<iterations done>/` with
