@@ -544,6 +544,7 @@ def run_study(fn: Callable, spsa: SPSA, theta0, args: Any = None, *, keys, num_s
     >>> res = rp.run_study(fn, spsa, jnp.zeros((4, 2)), keys=keys, num_steps=200, chunk=50)
     >>> bool(jnp.allclose(res.theta[-1], 0.3, atol=0.05)), res.value.shape
     (True, (200, 4))
+
     ```
     """
     from . import __version__

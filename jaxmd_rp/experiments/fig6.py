@@ -303,9 +303,9 @@ def register(sub):
     p.add_argument("--chunk", type=int, default=5, help="iterations per compiled call")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     g = p.add_argument_group("large studies (README: 'Large studies: several GPUs and hosts')")
-    g.add_argument("--devices", type=int, default=None,
+    g.add_argument("--devices", type=int, default=None, metavar="N",
                    help="shard the paths over the first N devices (default: all devices)")
-    g.add_argument("--max-paths-per-batch", type=int, default=None,
+    g.add_argument("--max-paths-per-batch", type=int, default=None, metavar="B",
                    help="memory bound: each device evaluates at most this many paths at once")
     g.add_argument("--memory-budget", type=float, default=None, metavar="GIB",
                    help="memory bound in GiB per device: choose --max-paths-per-batch from XLA's "
@@ -317,7 +317,7 @@ def register(sub):
     g.add_argument("--distributed", action="store_true",
                    help="multi-host: call jax.distributed.initialize() first (every host runs the "
                         "same command; process 0 writes the outputs)")
-    g.add_argument("--coordinator", default=None,
+    g.add_argument("--coordinator", default=None, metavar="HOST:PORT",
                    help="with --distributed: coordinator address host:port (else auto-detected)")
     g.add_argument("--num-processes", type=int, default=None, help="with --distributed")
     g.add_argument("--process-id", type=int, default=None, help="with --distributed")
