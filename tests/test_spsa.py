@@ -153,6 +153,9 @@ def test_cli_fig6_small(tmp_path):
         assert col in rows[0]
     assert [int(r["n"]) for r in rows] == list(range(1, 41))
     assert all(0.0 <= float(r["frac_zero"]) <= 1.0 for r in rows)
+    # the true-welfare panel (harness only): a ratio of welfares, at most 1 up to rounding
+    assert all(float(r["mean_welfare_ratio"]) <= 1.0 + 1e-9 for r in rows)
+    assert "true welfare (harness only)" in r.stdout
     assert (out / "fig6.png").stat().st_size > 1000
 
 

@@ -70,6 +70,11 @@ class Fig6Result:
     compile_seconds: float
     devices: int = 1  # devices the paths were sharded over
     start_iteration: int = 0  # iterations restored from a checkpoint (0: fresh start)
+    # true-welfare tracking (test-harness knowledge, never used by the designer): per iteration and
+    # path, the mean over the path's probes of W(x_NE)/W(x_SO) and of |x_NE - x_SO| (NaN if a solve
+    # failed); None when not computed
+    welfare_ratio: np.ndarray | None = None
+    distance_to_optimum: np.ndarray | None = None
 
 
 def build(cfg: Fig6Config):
@@ -107,7 +112,8 @@ def study_config(cfg: Fig6Config) -> dict:
 
 def run_fig6(cfg: Fig6Config, progress: bool = True, *, devices=None, max_paths_per_batch=None,
              memory_budget: float | None = None, run_dir: str | None = None,
-             checkpoint_every: int | None = None, resume: bool = False) -> Fig6Result:
+             checkpoint_every: int | None = None, resume: bool = False,
+             track_welfare: bool = True) -> Fig6Result:
     """Run the experiment: `cfg.iters` SPSA iterations on `cfg.paths` paths, in chunks of
     `cfg.chunk` iterations per compiled call (one compilation; a progress bar between chunks).
 
@@ -116,6 +122,8 @@ def run_fig6(cfg: Fig6Config, progress: bool = True, *, devices=None, max_paths_
     `memory_budget` bytes per device); with `run_dir` the run directory
     gets `run.json` and, with `checkpoint_every=k`, a checkpoint every k iterations that
     `resume=True` continues from. The numbers do not depend on any of these settings.
+    With `track_welfare` (default) the true welfare along the run is computed afterwards
+    (`welfare_track`; the designer never uses it).
     """
     from tqdm.auto import tqdm
 
@@ -135,29 +143,67 @@ def run_fig6(cfg: Fig6Config, progress: bool = True, *, devices=None, max_paths_
                         progress=report)
     finally:
         bar.close()
-    return Fig6Result(cfg, res.value, res.theta, res.failed, res.seconds, res.compile_seconds,
-                      devices=res.num_devices, start_iteration=res.start_iteration)
+    out = Fig6Result(cfg, res.value, res.theta, res.failed, res.seconds, res.compile_seconds,
+                     devices=res.num_devices, start_iteration=res.start_iteration)
+    if track_welfare:
+        out.welfare_ratio, out.distance_to_optimum = welfare_track(cfg, res.theta[: cfg.iters])
+    return out
+
+
+def welfare_track(cfg: Fig6Config, theta: np.ndarray):
+    """True welfare along a design run (harness only): for every iteration n and path p, the mean
+    over the path's probes of W(x_NE)/W(x_SO) and of |x_NE - x_SO| at theta_n.
+
+    W is the true total profit of the river game at theta_n and x_SO the planner's optimum under the
+    same caps (`jaxmd_rp.social_optimum`). The probes are each path's initial probes (also with
+    `fresh_probes`). One compiled call, mapped over iterations.
+    """
+    from .._welfare import welfare_report
+
+    game, _, _, _, probes, _ = build(cfg)
+
+    def one_iteration(th):  # th: (paths, 7)
+        rep = jax.vmap(jax.vmap(lambda t, p: welfare_report(game, t, p), in_axes=(None, 0)))(th, probes)
+        ok = rep.ok
+        ratio = jnp.where(ok, rep.ratio, jnp.nan)
+        dist = jnp.where(ok, rep.distance, jnp.nan)
+        return jnp.mean(ratio, axis=-1), jnp.mean(dist, axis=-1)
+
+    ratio, dist = jax.jit(lambda th: jax.lax.map(one_iteration, th))(jnp.asarray(theta))
+    return np.asarray(ratio), np.asarray(dist)
 
 
 def table(res: Fig6Result) -> list[dict]:
     """One row per iteration n: the `fig6.csv` columns."""
+    import warnings
+
     rows = []
     z = res.config.zero_tol
     for n in range(res.values.shape[0]):
         v = res.values[n]
-        row = {
-            "n": n + 1,
-            "mean_gap": float(np.nanmean(v)),
-            "std_gap": float(np.nanstd(v)),
-            "max_gap": float(np.nanmax(v)),
-            "frac_zero": float(np.mean(v <= z)),
-            "frac_reached_zero": float(np.mean(np.any(res.values[: n + 1] <= z, axis=0))),
-            "frac_failed": float(np.mean(res.failed[n])),
-        }
-        for j, name in enumerate(THETA_NAMES):
-            row[f"mean_{name}"] = float(np.mean(res.theta[n, :, j]))
-        rows.append(row)
+        with warnings.catch_warnings():  # all-NaN rows (every solve failed) give NaN, not a warning
+            warnings.simplefilter("ignore", RuntimeWarning)
+            rows.append(_row(res, n, v, z))
     return rows
+
+
+def _row(res: Fig6Result, n: int, v: np.ndarray, z: float) -> dict:
+    row = {
+        "n": n + 1,
+        "mean_gap": float(np.nanmean(v)),
+        "std_gap": float(np.nanstd(v)),
+        "max_gap": float(np.nanmax(v)),
+        "frac_zero": float(np.mean(v <= z)),
+        "frac_reached_zero": float(np.mean(np.any(res.values[: n + 1] <= z, axis=0))),
+        "frac_failed": float(np.mean(res.failed[n])),
+    }
+    for j, name in enumerate(THETA_NAMES):
+        row[f"mean_{name}"] = float(np.mean(res.theta[n, :, j]))
+    if res.welfare_ratio is not None:
+        row["mean_welfare_ratio"] = float(np.nanmean(res.welfare_ratio[n]))
+        row["min_welfare_ratio"] = float(np.nanmin(res.welfare_ratio[n]))
+        row["mean_distance_to_optimum"] = float(np.nanmean(res.distance_to_optimum[n]))
+    return row
 
 
 def claim_check(res: Fig6Result, n_claim: int = CLAIM_N) -> dict:
@@ -205,6 +251,21 @@ def summary_text(res: Fig6Result) -> str:
         "mean theta at the end: "
         + ", ".join(f"{name}={last['mean_' + name]:.3f}" for name in THETA_NAMES)
     )
+    if "mean_welfare_ratio" in last:
+        first = rows[0]
+        lines.append(
+            "true welfare (harness only), mean over paths and probes of W(NE)/W(SO): "
+            f"{first['mean_welfare_ratio']:.4f} at n = 1 -> {last['mean_welfare_ratio']:.4f} at "
+            f"n = {last['n']} (worst path {last['min_welfare_ratio']:.4f}); mean |x_NE - x_SO|: "
+            f"{first['mean_distance_to_optimum']:.3g} -> {last['mean_distance_to_optimum']:.3g}"
+        )
+    failed = float(np.mean(res.failed))
+    if failed > 0 or not np.any(np.isfinite(res.values)):
+        lines.append(
+            f"WARNING: {failed:.1%} of the SPSA steps were skipped because an equilibrium solve "
+            "failed; a gap of NaN means no equilibrium could be computed at theta_n "
+            "(e.g. --variant printed: the printed profit is not concave, see docs/river.md)."
+        )
     verdict = "MET" if chk["met"] else "NOT MET"
     if chk["n_checked"] < chk["n_claim"]:
         verdict = f"NOT CHECKED (only {chk['n_checked']} iterations run)"
@@ -260,7 +321,8 @@ def plot(res: Fig6Result, path: str):
     mean = np.array([r["mean_gap"] for r in rows])
     std = np.array([r["std_gap"] for r in rows])
     frac = np.array([r["frac_zero"] for r in rows])
-    fig, ax = plt.subplots(1, 2, figsize=(11, 4))
+    welfare = "mean_welfare_ratio" in rows[0]
+    fig, ax = plt.subplots(1, 3 if welfare else 2, figsize=(16 if welfare else 11, 4))
     ax[0].errorbar(n, mean, yerr=std, fmt="o-", ms=3, capsize=2)
     ax[0].set_xlabel("iteration n")
     ax[0].set_ylabel(r"Pareto gap $L(\theta_n)$")
@@ -271,6 +333,14 @@ def plot(res: Fig6Result, path: str):
     ax[1].set_xlabel("iteration n")
     ax[1].set_ylabel(r"share of paths with $L(\theta_n) = 0$")
     ax[1].axvline(CLAIM_N, color="grey", ls=":", lw=1)
+    if welfare:
+        ax[2].plot(n, [r["mean_welfare_ratio"] for r in rows], "o-", ms=3, label="mean")
+        ax[2].plot(n, [r["min_welfare_ratio"] for r in rows], ":", label="worst path")
+        ax[2].axhline(1.0, color="grey", lw=1)
+        ax[2].set_xlabel("iteration n")
+        ax[2].set_ylabel(r"true welfare $W(x_{NE}) / W(x_{SO})$")
+        ax[2].set_title("harness only: is the equilibrium socially optimal?")
+        ax[2].legend()
     cfg = res.config
     fig.suptitle(f"River game, Algorithm 1 ({cfg.variant}, probe={cfg.probe_reading}, "
                  f"scale={cfg.scale:g}, stop={'on' if cfg.stop else 'off'})")
