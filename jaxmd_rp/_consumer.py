@@ -65,6 +65,7 @@ def ccei(prices: Float[Array, "... T K"], bundles: Float[Array, "... T K"]) -> A
     >>> p = jnp.array([[1.0, 2.0], [2.0, 1.0]]); x = jnp.array([[1.0, 1.0], [2.0, 0.0]])
     >>> float(rp.ccei(p, x))  # x_2 costs 2/3 of budget 1, x_1 costs 3/4 of budget 2
     0.75
+
     ```
     """
     return 1.0 - pareto_gap(budget_values(prices, bundles))

@@ -140,6 +140,7 @@ def pareto_gap(values: Float[Array, "... M T T"]) -> Float[Array, "..."]:
     >>> v = jnp.array([[[0.0, -0.5], [-0.25, 0.0]]])  # each bundle affordable at the other probe
     >>> float(rp.pareto_gap(v))
     0.25
+
     ```
     """
     values = _check_values(values)

@@ -239,6 +239,7 @@ def spsa_minimise(fn: Callable, spsa: SPSA, theta0, args=None, *, key, num_steps
     >>> tr = rp.spsa_minimise(fn, spsa, jnp.zeros((4, 2)), key=jax.random.PRNGKey(0), num_steps=200)
     >>> bool(jnp.allclose(tr.theta[-1], 0.3, atol=0.05))
     True
+
     ```
     """
     theta0 = jnp.asarray(theta0)
