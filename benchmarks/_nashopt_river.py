@@ -35,9 +35,8 @@ dependency) emits a DeprecationWarning ("JAXopt is no longer maintained").
 
 from __future__ import annotations
 
-import numpy as np
-
 import jax.numpy as jnp
+import numpy as np
 from nashopt import GNEP, GNEP_LQ  # NB: turns on jax_enable_x64 globally
 
 __all__ = ["solve_lq", "solve_general", "LQ_SOLVER", "D1", "DELTA", "BOUND"]

@@ -38,7 +38,6 @@ import numpy as np
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
-    import prefgraph
     from prefgraph import BehaviorLog, Engine, recover_utility
     from prefgraph._rust_backend import HAS_RUST
     from prefgraph._rust_core import analyze_batch as _rust_analyze_batch

@@ -33,8 +33,12 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from benchmarks._nashopt_river import LQ_SOLVER, solve_general, solve_lq  # noqa: E402
     from benchmarks._peers_rp import (  # noqa: E402
-        PREFGRAPH_BACKEND, prefgraph_ccei, prefgraph_recover, prefgraph_utility_success,
-        revpref_ccei)
+        PREFGRAPH_BACKEND,
+        prefgraph_ccei,
+        prefgraph_recover,
+        prefgraph_utility_success,
+        revpref_ccei,
+    )
 
 
 def med_time(f, n, warm=1):

@@ -30,7 +30,6 @@ import numpy as np  # noqa: E402
 import jaxmd_rp as rp  # noqa: E402
 from jaxmd_rp.experiments import fig7  # noqa: E402
 
-
 # ---------------------------------------------------------------------------------------------
 # a numpy/SciPy exchange method (closed-form separation, HiGHS MILP master)
 

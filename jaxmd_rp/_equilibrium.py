@@ -274,7 +274,6 @@ class ActiveSetEnumeration(AbstractEquilibriumSolver):
                 f"ActiveSetEnumeration enumerates 2^m active sets; m = {m} exceeds max_size = "
                 f"{self.max_size}. Use SemismoothNewton() for this game."
             )
-        n = kkt.n
         dtype = z0.dtype
 
         def F(z):

@@ -321,7 +321,7 @@ def _varian_milp_one(E, own):
                 add_row([(j, sg) for j, sg, _ in terms], 2.0 - sum(cst for _, _, cst in terms))
     if not hi:
         return 1.0, np.ones(T)
-    r, col, val = map(np.asarray, zip(*entries))
+    r, col, val = map(np.asarray, zip(*entries, strict=True))
     A = _sparse((val, (r, col)), shape=(len(hi), nv))
     lo = np.full(len(hi), -np.inf)
     c = np.concatenate([-np.ones(T), np.zeros(len(pairs))])

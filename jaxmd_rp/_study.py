@@ -286,7 +286,7 @@ def write_run_info(run_dir: str, config: dict | None, mesh: Mesh | None = None, 
         except (OSError, ValueError):
             info = {}
     session = {
-        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "resumed_from_iteration": int(resumed_from),
         "devices": device_info(mesh),
         "command": list(sys.argv),

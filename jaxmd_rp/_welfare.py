@@ -20,10 +20,10 @@ import numpy as np
 from jaxtyping import Array
 
 from ._equilibrium import (
+    _KKT,
     ActiveSetEnumeration,
     EquilibriumSolution,
     SemismoothNewton,
-    _KKT,
     default_tol,
 )
 from ._game import AbstractGame

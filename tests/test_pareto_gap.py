@@ -180,7 +180,7 @@ def test_garp_and_ccei_against_brute_force():
             x[1] = x[0]
         P.append(p), X.append(x)
         g_ref.append(garp_bruteforce(p, x)), c_ref.append(ccei_bruteforce(p, x))
-    for p, x, g, c in zip(P, X, g_ref, c_ref):
+    for p, x, g, c in zip(P, X, g_ref, c_ref, strict=True):
         assert bool(rp.garp(jnp.asarray(p), jnp.asarray(x))) == g
         assert float(rp.ccei(jnp.asarray(p), jnp.asarray(x))) == pytest.approx(c, abs=1e-12)
     # batched

@@ -45,7 +45,7 @@ def _instance(rng, distinct, line=False):
     return p, x
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _batch_fn(support):
     return jax.jit(jax.vmap(lambda p, x, e: rp.robust_pareto_gap(p, x, e, support=support,
                                                                   throw=False)))
@@ -135,7 +135,7 @@ def test_rho_matches_bruteforce():
         A, Bt, G, K = (np.stack([c[i] for c in sub]) for i in range(4))
         vals, pts = jax.vmap(lambda a, b, g, k: rp.budget_rho(a, b, g, k, support))(A, Bt, G, K)
         vals, pts = np.asarray(vals), np.asarray(pts)
-        for (a, beta, g, kappa, _), v, x in zip(sub, vals, pts):
+        for (a, beta, g, kappa, _), v, x in zip(sub, vals, pts, strict=True):
             vb, _ = ref.rho_bruteforce(a, beta, g, kappa, support, n=101)
             assert v <= vb + 1e-12  # a minimum, so never above a feasible value
             assert vb <= v + 1e-7

@@ -211,7 +211,7 @@ def test_two_processes_jax_distributed(tmp_path):
     procs = [subprocess.Popen(base + [str(i)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, env=env) for i in (0, 1)]
     outs = [p.communicate(timeout=240) for p in procs]
-    for p, (_, err) in zip(procs, outs):
+    for p, (_, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err[-3000:]
     assert "Paper claim" in outs[0][0] and "Paper claim" not in outs[1][0]
     info = json.loads((out / "run.json").read_text())

@@ -197,7 +197,7 @@ def claim_check(res: Fig7Result) -> list[dict]:
             "runs": int(it.size),
             "mean_iterations": float(it.mean()),
             "max_iterations": int(it.max()),
-            "histogram": {int(v): int(c) for v, c in zip(vals, counts)},
+            "histogram": {int(v): int(c) for v, c in zip(vals, counts, strict=True)},
             "converged": int(res.converged[e].sum()),
             "mean_value": float(res.value[e].mean()),
             "mean_lower": float(res.lower[e].mean()),

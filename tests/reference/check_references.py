@@ -17,17 +17,29 @@ if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from tests.reference.consumer import (  # noqa: E402
-    ccei_bruteforce, garp_bruteforce, garp_e_holds, houtman_maks_bruteforce,
+    ccei_bruteforce,
+    garp_bruteforce,
+    garp_e_holds,
+    houtman_maks_bruteforce,
     varian_index_bruteforce,
 )
 from tests.reference.pareto_gap_lp import (  # noqa: E402
-    min_slack_lp, pareto_gap_cycles, pareto_gap_cycles_agent, pareto_gap_lp,
+    min_slack_lp,
+    pareto_gap_cycles,
+    pareto_gap_cycles_agent,
+    pareto_gap_lp,
     pareto_gap_threshold_graph,
 )
 from tests.reference.river import (  # noqa: E402
-    E_DEFAULT, THETA_DEFAULT, constraint_matrix, is_generalized_nash,
-    river_equilibrium_best_response, river_equilibrium_enumeration,
-    river_equilibrium_slsqp, river_profit_classic, river_profit_printed,
+    E_DEFAULT,
+    THETA_DEFAULT,
+    constraint_matrix,
+    is_generalized_nash,
+    river_equilibrium_best_response,
+    river_equilibrium_enumeration,
+    river_equilibrium_slsqp,
+    river_profit_classic,
+    river_profit_printed,
 )
 
 FAIL = []

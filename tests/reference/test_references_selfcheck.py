@@ -8,20 +8,33 @@ import numpy as np
 import pytest
 
 from tests.reference.check_references import (
-    concave_utility_values, integer_values, linear_budget_values,
+    concave_utility_values,
+    integer_values,
+    linear_budget_values,
 )
 from tests.reference.consumer import (
-    ccei_bruteforce, garp_bruteforce, garp_e_holds, houtman_maks_bruteforce,
+    ccei_bruteforce,
+    garp_bruteforce,
+    garp_e_holds,
+    houtman_maks_bruteforce,
     varian_index_bruteforce,
 )
 from tests.reference.pareto_gap_lp import (
-    min_slack_lp, pareto_gap_cycles, pareto_gap_lp, simple_cycles_complete_digraph,
+    min_slack_lp,
+    pareto_gap_cycles,
+    pareto_gap_lp,
+    simple_cycles_complete_digraph,
     system_feasible,
 )
 from tests.reference.river import (
-    E_DEFAULT, THETA_DEFAULT, constraint_matrix, is_generalized_nash,
-    river_equilibrium_best_response, river_equilibrium_enumeration,
-    river_equilibrium_slsqp, river_profit_printed,
+    E_DEFAULT,
+    THETA_DEFAULT,
+    constraint_matrix,
+    is_generalized_nash,
+    river_equilibrium_best_response,
+    river_equilibrium_enumeration,
+    river_equilibrium_slsqp,
+    river_profit_printed,
 )
 
 
