@@ -303,3 +303,30 @@ def test_concentration_bound_monte_carlo():
         assert emp_prob >= b_paper - 0.01
         assert 0.0 <= b_union <= b_paper <= 1.0
     assert float(np.mean(np.abs(Lh - L) <= 0.002)) < 0.9  # L_hat does fluctuate at this N
+
+
+def test_large_T_pruned_path_all_branches():
+    """T > 64 uses lower bound + peeling + a closure of the core, or the full closure when the core
+    is large: every branch against the independent threshold-graph reference."""
+    from jaxmd_rp import _pareto_gap as pg
+
+    rng = np.random.default_rng(11)
+    T = pg._PRUNE_T + 8
+    cases = [linear_budget_values(rng, 3, T, 3)[0] for _ in range(3)]  # inconsistent: small core
+    cases += [concave_utility_values(rng, 3, T, 3)[0] for _ in range(3)]  # consistent: L = 0
+    W = np.full((3, T, T), -10.0) + rng.random((3, T, T))  # no heavy 2-cycle or self-loop ...
+    W[0, np.arange(T), (np.arange(T) + 1) % T] = 5.0 + rng.random(T)  # ... but a Hamiltonian cycle:
+    cases.append(-W)  # the whole graph is the core (full closure)
+    cases.append(integer_values(rng, 3, T))  # ties
+    batch = jnp.asarray(np.stack(cases))
+    L = np.asarray(rp.pareto_gap(batch))
+    need = np.asarray(jax.vmap(jax.vmap(pg._pruned_one))(-batch)[3])
+    assert need.any() and not need.all()  # both branches exercised
+    for k, c in enumerate(cases):
+        assert L[k] == pytest.approx(pareto_gap_threshold_graph(c), abs=1e-12)
+    g = np.asarray(jax.grad(lambda x: jnp.sum(rp.pareto_gap(x)))(batch))
+    for k, c in enumerate(cases):  # gradient: minus one bottleneck edge with weight -L
+        if L[k] > 0:
+            assert g[k].sum() == -1.0 and c.reshape(-1)[np.argmin(g[k].reshape(-1))] == -L[k]
+        else:
+            assert np.all(g[k] == 0)
