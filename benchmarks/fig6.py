@@ -50,23 +50,27 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--paths", type=int, default=200)
     ap.add_argument("--iters", type=int, default=50)
-    ap.add_argument("--scipy-iters", type=int, default=2)
+    ap.add_argument("--scipy-iters", type=int, default=5)
     args = ap.parse_args()
 
     cfg = fig6.Fig6Config(paths=args.paths, iters=args.iters)
     t0 = time.perf_counter()
-    res = fig6.run_fig6(cfg, progress=False)
+    res = fig6.run_fig6(cfg, progress=False, track_welfare=False)
     total = time.perf_counter() - t0
     run_s = res.seconds - res.compile_seconds  # chunks after the first (compiled) one
     per_iter = run_s / max(1, args.iters - cfg.chunk)
     # a second, fully warm run
     t0 = time.perf_counter()
-    fig6.run_fig6(cfg, progress=False)
+    fig6.run_fig6(cfg, progress=False, track_welfare=False)
     warm = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    fig6.welfare_track(cfg, res.theta[: cfg.iters])
+    welfare_s = time.perf_counter() - t0
 
     _, _, _, theta0, probes, _ = fig6.build(fig6.Fig6Config(paths=1, iters=1))
     theta, pr = np.asarray(theta0[0]), np.asarray(probes[0])
     rng = np.random.default_rng(0)
+    scipy_gap(theta, pr)  # warm-up (imports, first HiGHS call)
     t0 = time.perf_counter()
     for n in range(1, args.scipy_iters + 1):
         theta, _ = scipy_iteration(theta, pr, n, rng)
@@ -80,6 +84,7 @@ def main():
     print(f"{'jaxmd_rp: one SPSA iteration (all paths)':<40} {per_iter:>10.4f}")
     print(f"{'jaxmd_rp: full run, first call':<40} {total:>10.2f}   (compile {res.compile_seconds:.2f} s)")
     print(f"{'jaxmd_rp: full run, warm':<40} {warm:>10.2f}")
+    print(f"{'welfare tracking (harness), all n, paths':<40} {welfare_s:>10.2f}")
     print(f"{'SciPy sequential: one iteration, 1 path':<40} {sp_iter_one_path:>10.3f}")
     print(f"{'SciPy sequential: full run (extrap.)':<40} {sp_full:>10.0f}")
     print(f"ratio (SciPy / jaxmd_rp warm full run): {sp_full / warm:,.0f}x; "

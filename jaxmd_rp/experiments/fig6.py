@@ -35,6 +35,7 @@ from .._spsa import SPSA, path_keys
 from .._study import run_study
 
 THETA_NAMES = ("d2", "c11", "c12", "c13", "c21", "c22", "c23")
+CPU_PATHS_PER_BATCH = 50  # default memory/cache batch on CPU backends (accelerators: all paths)
 CLAIM_N = 30
 
 
@@ -128,6 +129,9 @@ def run_fig6(cfg: Fig6Config, progress: bool = True, *, devices=None, max_paths_
     from tqdm.auto import tqdm
 
     _, objective, spsa, theta0, probes, run_keys = build(cfg)
+    if max_paths_per_batch is None and memory_budget is None and jax.default_backend() == "cpu":
+        # cache-sized batches: on a CPU about 1.5x faster than all paths at once (same numbers)
+        max_paths_per_batch = CPU_PATHS_PER_BATCH
     bar = tqdm(total=cfg.iters, desc="SPSA iterations", unit="it", disable=not progress)
 
     def report(done, total, v):
@@ -376,7 +380,8 @@ def register(sub):
     g.add_argument("--devices", type=int, default=None, metavar="N",
                    help="shard the paths over the first N devices (default: all devices)")
     g.add_argument("--max-paths-per-batch", type=int, default=None, metavar="B",
-                   help="memory bound: each device evaluates at most this many paths at once")
+                   help="memory bound: each device evaluates at most this many paths at once "
+                        f"(default: all on GPU/TPU, {CPU_PATHS_PER_BATCH} on CPU)")
     g.add_argument("--memory-budget", type=float, default=None, metavar="GIB",
                    help="memory bound in GiB per device: choose --max-paths-per-batch from XLA's "
                         "memory analysis of the compiled step (one extra compilation)")
