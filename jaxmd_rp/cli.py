@@ -8,6 +8,16 @@ import sys
 EXPERIMENTS = ["fig6", "fig7"]
 
 
+class UsageError(Exception):
+    """A bad command-line value: reported as one line, exit status 2."""
+
+
+def require(ok: bool, message: str):
+    """Refuse a bad command-line value with a one-line message (exit status 2)."""
+    if not ok:
+        raise UsageError(message)
+
+
 def enable_x64():
     import jax
 
@@ -46,8 +56,14 @@ def main(argv=None) -> int:
     for name in EXPERIMENTS:
         importlib.import_module(f"jaxmd_rp.experiments.{name}").register(sub)
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except UsageError as e:
+        print(f"jaxmd-rp {args.command}: error: {e}", file=sys.stderr)
+        return 2
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # `python -m jaxmd_rp.cli`: run the package's module, not a copy
+    from jaxmd_rp.cli import main as _main
+
+    sys.exit(_main())

@@ -72,6 +72,14 @@ def test_solvers_agree():
         np.testing.assert_allclose(np.asarray(s.x)[ok], np.asarray(ref.x)[ok], rtol=1e-8, atol=1e-8)
 
 
+def test_nikaido_isoda_at_published_constants():
+    """The paper's own solver (NIRA-3's relaxation) reproduces the published equilibrium."""
+    sol = rp.solve_equilibrium(GAME, THETA0, PROBE0, rp.NikaidoIsoda(), max_steps=400)
+    x_ref, _ = river_equilibrium_enumeration(np.asarray(THETA0), np.asarray(PROBE0))
+    np.testing.assert_allclose(sol.x, x_ref, rtol=1e-9)
+    assert 10 <= int(sol.num_steps) <= 200  # a relaxation: linear convergence, many steps
+
+
 def test_vmap_matches_loop_and_jit_matches_eager():
     th, e = _random_cases(8, seed=4)
     batched = _solve_batch(th, e)

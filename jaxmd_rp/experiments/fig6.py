@@ -3,7 +3,7 @@
 Paper setup (App. A.1): theta = [d2, c11, c12, c13, c21, c22, c23] in Theta = [0, 1]^7,
 theta_1 ~ U[0, 0.5]^7, probes e_t ~ U[0, 1]^3 (t = 1..T, T = 10) drawn once per path before the
 loop (Algorithm 1, lines 3-7), a = c = 0.5, eta = 1/4, q = 0.001, 200 paths, iterate "until
-L(theta) = 0". The readings that the paper leaves open are options (docs/fig6.md):
+L(theta) = 0". The readings that the paper leaves open are options (docs/river.md):
 
 - `probe_reading`: "shared" (default; g_t = max_l q_l(x; e_t)/100 - 1 for every player),
   "station" (each monitoring station its own row) or "own";
@@ -365,7 +365,7 @@ def register(sub):
     p.add_argument("--variant", choices=["classic", "printed"], default="classic",
                    help="river profit: classic Krawczyk-Uryasev form, or the paper's printed eq. (20)")
     p.add_argument("--probe-reading", choices=["shared", "station", "own"], default="shared",
-                   help="which constraint the designer's probe g_t^i is (docs/fig6.md)")
+                   help="which constraint the designer's probe g_t^i is (docs/river.md)")
     p.add_argument("--scale", type=float, default=100.0,
                    help="divide probe values by this (100 = units of the cap; 1 = raw units)")
     p.add_argument("--no-stop", action="store_true",
@@ -401,7 +401,17 @@ def register(sub):
 
 def cli_main(args) -> int:
     from .._study import CheckpointError
-    from ..cli import enable_x64
+    from ..cli import enable_x64, require
+
+    require(args.paths >= 1, "--paths must be >= 1")
+    require(args.iters >= 1, "--iters must be >= 1")
+    require(args.probes >= 1, "--probes must be >= 1")
+    require(args.scale > 0, "--scale must be > 0 (it divides the probe values)")
+    require(args.chunk >= 1, "--chunk must be >= 1")
+    for flag, v in (("--devices", args.devices), ("--max-paths-per-batch", args.max_paths_per_batch),
+                    ("--checkpoint-every", args.checkpoint_every)):
+        require(v is None or v >= 1, f"{flag} must be >= 1")
+    require(args.memory_budget is None or args.memory_budget > 0, "--memory-budget must be > 0")
 
     if args.distributed:
         jax.distributed.initialize(coordinator_address=args.coordinator,

@@ -42,6 +42,7 @@ paper's Algorithm 1 step sizes); `scale=1` gives raw pollution units.
 from typing import Literal
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array
 
@@ -78,6 +79,8 @@ class RiverPollution(AbstractGame):
     delta: Array = eqx.field(default_factory=lambda: jnp.asarray(DEFAULT_DELTA))
 
     def __check_init__(self):
+        if not isinstance(self.scale, jax.core.Tracer) and not float(self.scale) > 0:
+            raise ValueError(f"`scale` must be > 0 (it divides the probe values); got {self.scale}.")
         if self.variant not in ("classic", "printed"):
             raise ValueError(f"`variant` must be 'classic' or 'printed'; got {self.variant!r}.")
         if self.probe_reading not in ("shared", "station", "own"):
