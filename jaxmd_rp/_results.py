@@ -56,3 +56,8 @@ class RESULTS(optx.RESULTS):  # pyright: ignore[reportGeneralTypeIssues]
         "The kappa search of the robust Pareto gap did not narrow its bracket [lower, upper] to "
         "`tol`; the bounds are valid but loose: increase `rounds` (or `grid`, `keep`)."
     )
+    robust_gap_bracket = (
+        "Distinct samples: the certified bracket [lower, upper] of the robust Pareto gap is wider "
+        "than `tol`. `value` = `upper` is attained by a certificate but can exceed the exact robust "
+        "gap; pass `exact=True` (SciPy MILP) for the exact value."
+    )

@@ -467,8 +467,10 @@ class RobustGap(eqx.Module):
     - `kappa`: the Wasserstein multiplier of the certificate (v_{N+1} of eq. 17).
     - `orders`: (M, T) ints, agent i's experiments from top (largest u) to bottom; psi with
       h(psi, .) <= h_sigma + eta is `certificate_from_orders(orders, eta)`.
-    - `result`: `RESULTS.successful`, or `RESULTS.robust_gap_inexact` when the kappa search did not
-      narrow its own bracket to `tol` (increase `rounds`).
+    - `result`: `RESULTS.successful`; `RESULTS.robust_gap_inexact` when the kappa search did not
+      narrow its own bracket to `tol` (increase `rounds`); `RESULTS.robust_gap_bracket` when, with
+      distinct samples, the certified bracket [lower, upper] is wider than `tol`: `value` (= upper)
+      is then an attained upper bound that can exceed L_DR (use `exact=True` for the exact value).
     """
 
     value: Array
@@ -534,10 +536,14 @@ def _robust_core(edge_fn, eps, hi, cfg: _SearchConfig, tol, throw):
     lower = jnp.minimum(jnp.maximum(lb - slack, 0.0), upper)
     tol_ = jnp.asarray(1e3 * jnp.finfo(dt).eps ** 0.75 if tol is None else tol, dt)
     ok = (ub_relax - lb) <= tol_ * (1.0 + ub_relax)
-    result = RESULTS.where(ok, RESULTS.successful, RESULTS.robust_gap_inexact)
+    # distinct samples: `upper` is attained by shared orders and `lower` is a relaxation, so the
+    # certified bracket can stay wide; say so (the bounds are valid, the value may exceed L_DR)
+    wide = (N > 1) & ((upper - lower) > tol_ * (1.0 + upper))
+    result = RESULTS.where(wide, RESULTS.robust_gap_bracket, RESULTS.successful)
+    result = RESULTS.where(ok, result, RESULTS.robust_gap_inexact)
     sol = RobustGap(value=upper, lower=lower, upper=upper, kappa=kappa, orders=orders, result=result)
-    if throw:
-        sol = result.error_if(sol, result != RESULTS.successful)
+    if throw:  # a wide bracket for distinct samples is reported, not raised
+        sol = result.error_if(sol, result == RESULTS.robust_gap_inexact)
     return sol
 
 
