@@ -10,12 +10,14 @@ whole SPSA iteration into one batched computation.
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array
 
 from ._equilibrium import AbstractEquilibriumSolver, solve_equilibrium
 from ._game import AbstractGame, probe_values
 from ._pareto_gap import pareto_gap_unchecked
 from ._results import RESULTS
+from ._spsa import _as_leaf
 
 
 def sample_probes(game: AbstractGame, key, num_probes: int) -> Array:
@@ -51,7 +53,7 @@ class ParetoGapObjective(eqx.Module):
     game: AbstractGame
     solver: AbstractEquilibriumSolver | None = None
     num_samples: int | None = eqx.field(static=True, default=None)
-    noise: float = 0.0
+    noise: Array = eqx.field(default=0.0, converter=lambda v: _as_leaf(v))
     fresh_probes: bool = eqx.field(static=True, default=False)
     num_probes: int | None = eqx.field(static=True, default=None)
     max_steps: int = eqx.field(static=True, default=100)
@@ -83,7 +85,7 @@ class ParetoGapObjective(eqx.Module):
             T = x.shape[0]
             skeys = jax.random.split(jax.random.fold_in(key, 11), T)
             x = jax.vmap(lambda k, xt: self.game.sample_strategy(k, xt, self.num_samples))(skeys, x)
-            if self.noise:
+            if not (isinstance(self.noise, np.ndarray) and float(self.noise) == 0.0):
                 noise = jax.random.normal(jax.random.fold_in(key, 13), x.shape, x.dtype)
                 lower = jnp.asarray(self.game.lower, x.dtype)
                 x = jnp.maximum(x + self.noise * noise, lower)

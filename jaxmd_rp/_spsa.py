@@ -20,7 +20,8 @@ formulas meet, and the paper's schedule afterwards). Set `loglog_floor` to chang
 
 **Stopping.** The paper iterates "until L(theta) = 0". With `stop_tol` set (default 1e-9) a path
 whose current value L(theta_n) <= stop_tol is frozen: theta no longer changes (the annealing noise
-would otherwise kick it out again). `stop_tol=None` never stops.
+would otherwise kick it out again). `stop_tol=None` never stops. A frozen path stays frozen even if
+a later, re-measured value is positive (fresh probes or noisy samples make L_hat(theta) random).
 
 **Randomness.** `step(key, state, fn, args)` is pure and key-first (blackjax style). The driver
 `spsa_minimise` derives path k's key as `fold_in(key, path_ids[k])` and iteration n's key as
@@ -37,8 +38,16 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jaxtyping import Array
+
+
+def _as_leaf(v):
+    """Python numbers -> float64 numpy arrays (traced, not static, under `eqx.filter_jit`)."""
+    if isinstance(v, (int, float)):
+        return np.asarray(v, dtype=np.float64)
+    return v
 
 
 def _concrete(v) -> bool:
@@ -100,11 +109,12 @@ class SPSA(eqx.Module):
 
     lower: Array
     upper: Array
-    a: float = 0.5
-    c: float = 0.5
-    eta: float = 0.25
-    q: float = 1e-3
-    loglog_floor: float = 1.0
+    # gains are array leaves (not static): a new value does not recompile, and a sweep can vmap
+    a: Array = eqx.field(default=0.5, converter=lambda v: _as_leaf(v))
+    c: Array = eqx.field(default=0.5, converter=lambda v: _as_leaf(v))
+    eta: Array = eqx.field(default=0.25, converter=lambda v: _as_leaf(v))
+    q: Array = eqx.field(default=1e-3, converter=lambda v: _as_leaf(v))
+    loglog_floor: Array = eqx.field(default=1.0, converter=lambda v: _as_leaf(v))
     stop_tol: float | None = eqx.field(static=True, default=1e-9)
     track_value: bool = eqx.field(static=True, default=True)
     perturbation: str = eqx.field(static=True, default="project")

@@ -189,3 +189,20 @@ def test_bad_configuration_raises():
         rp.ParetoGapObjective(rp.games.RiverPollution(), noise=-1.0)
     with pytest.raises(ValueError, match="num_probes"):
         rp.ParetoGapObjective(rp.games.RiverPollution(), fresh_probes=True)
+
+
+def test_new_gains_do_not_recompile():
+    traces = []
+
+    def fn(theta, args, key):
+        traces.append(1)  # runs once per trace, not per call
+        return jnp.sum((theta - 0.3) ** 2)
+
+    box = (jnp.zeros(2), jnp.ones(2))
+    for a in (0.5, 0.7, 1.3):
+        rp.spsa_minimise(fn, rp.SPSA(*box, a=a, c=0.2), jnp.zeros((3, 2)),
+                         key=jax.random.PRNGKey(0), num_steps=3)
+    assert len(traces) == 1
+    # gains are array leaves, so a sweep over them can be vmapped
+    sweep = jax.vmap(lambda a: rp.SPSA(*box, a=a).gains(5)[0])(jnp.array([0.5, 1.0]))
+    np.testing.assert_allclose(sweep, [0.1, 0.2])
