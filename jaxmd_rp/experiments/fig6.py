@@ -36,6 +36,8 @@ from .._study import run_study
 
 THETA_NAMES = ("d2", "c11", "c12", "c13", "c21", "c22", "c23")
 CPU_PATHS_PER_BATCH = 50  # default memory/cache batch on CPU backends (accelerators: all paths)
+WELFARE_PATHS = 1000  # true welfare is tracked on the first paths only (a harness diagnostic)
+WELFARE_BATCH = 1000  # paths per batch of the welfare computation (memory bound)
 CLAIM_N = 30
 
 
@@ -114,7 +116,7 @@ def study_config(cfg: Fig6Config) -> dict:
 def run_fig6(cfg: Fig6Config, progress: bool = True, *, devices=None, max_paths_per_batch=None,
              memory_budget: float | None = None, run_dir: str | None = None,
              checkpoint_every: int | None = None, resume: bool = False,
-             track_welfare: bool = True) -> Fig6Result:
+             track_welfare: bool = True, welfare_paths: int = WELFARE_PATHS) -> Fig6Result:
     """Run the experiment: `cfg.iters` SPSA iterations on `cfg.paths` paths, in chunks of
     `cfg.chunk` iterations per compiled call (one compilation; a progress bar between chunks).
 
@@ -123,8 +125,8 @@ def run_fig6(cfg: Fig6Config, progress: bool = True, *, devices=None, max_paths_
     `memory_budget` bytes per device); with `run_dir` the run directory
     gets `run.json` and, with `checkpoint_every=k`, a checkpoint every k iterations that
     `resume=True` continues from. The numbers do not depend on any of these settings.
-    With `track_welfare` (default) the true welfare along the run is computed afterwards
-    (`welfare_track`; the designer never uses it).
+    With `track_welfare` (default) the true welfare along the run is computed afterwards on the
+    first `welfare_paths` paths (`welfare_track`; the designer never uses it).
     """
     from tqdm.auto import tqdm
 
@@ -149,31 +151,40 @@ def run_fig6(cfg: Fig6Config, progress: bool = True, *, devices=None, max_paths_
         bar.close()
     out = Fig6Result(cfg, res.value, res.theta, res.failed, res.seconds, res.compile_seconds,
                      devices=res.num_devices, start_iteration=res.start_iteration)
-    if track_welfare:
-        out.welfare_ratio, out.distance_to_optimum = welfare_track(cfg, res.theta[: cfg.iters])
+    if track_welfare and welfare_paths > 0:
+        k = min(welfare_paths, cfg.paths)
+        out.welfare_ratio, out.distance_to_optimum = welfare_track(
+            cfg, res.theta[: cfg.iters, :k], batch=max_paths_per_batch or WELFARE_BATCH)
     return out
 
 
-def welfare_track(cfg: Fig6Config, theta: np.ndarray):
+def welfare_track(cfg: Fig6Config, theta: np.ndarray, batch: int = None):
     """True welfare along a design run (harness only): for every iteration n and path p, the mean
     over the path's probes of W(x_NE)/W(x_SO) and of |x_NE - x_SO| at theta_n.
 
     W is the true total profit of the river game at theta_n and x_SO the planner's optimum under the
     same caps (`jaxmd_rp.social_optimum`). The probes are each path's initial probes (also with
-    `fresh_probes`). One compiled call, mapped over iterations.
+    `fresh_probes`). `theta` is (iters, paths, 7) for the first `paths` paths of the study. One
+    compiled call, mapped over iterations and over batches of `batch` paths (memory bound).
     """
     from .._welfare import welfare_report
 
     game, _, _, _, probes, _ = build(cfg)
+    theta = jnp.asarray(theta)
+    probes = probes[: theta.shape[1]]
+    batch = WELFARE_BATCH if batch is None else batch
+
+    def one_path(tp):  # theta (7,), probes (T, 3): means over the probes
+        th, pr = tp
+        rep = jax.vmap(lambda p: welfare_report(game, th, p))(pr)
+        ratio = jnp.where(rep.ok, rep.ratio, jnp.nan)
+        dist = jnp.where(rep.ok, rep.distance, jnp.nan)
+        return jnp.mean(ratio), jnp.mean(dist)
 
     def one_iteration(th):  # th: (paths, 7)
-        rep = jax.vmap(jax.vmap(lambda t, p: welfare_report(game, t, p), in_axes=(None, 0)))(th, probes)
-        ok = rep.ok
-        ratio = jnp.where(ok, rep.ratio, jnp.nan)
-        dist = jnp.where(ok, rep.distance, jnp.nan)
-        return jnp.mean(ratio, axis=-1), jnp.mean(dist, axis=-1)
+        return jax.lax.map(one_path, (th, probes), batch_size=min(batch, th.shape[0]))
 
-    ratio, dist = jax.jit(lambda th: jax.lax.map(one_iteration, th))(jnp.asarray(theta))
+    ratio, dist = jax.jit(lambda th: jax.lax.map(one_iteration, th))(theta)
     return np.asarray(ratio), np.asarray(dist)
 
 
@@ -258,7 +269,8 @@ def summary_text(res: Fig6Result) -> str:
     if "mean_welfare_ratio" in last:
         first = rows[0]
         lines.append(
-            "true welfare (harness only), mean over paths and probes of W(NE)/W(SO): "
+            f"true welfare (harness only; first {res.welfare_ratio.shape[1]} paths), mean over paths "
+            "and probes of W(NE)/W(SO): "
             f"{first['mean_welfare_ratio']:.4f} at n = 1 -> {last['mean_welfare_ratio']:.4f} at "
             f"n = {last['n']} (worst path {last['min_welfare_ratio']:.4f}); mean |x_NE - x_SO|: "
             f"{first['mean_distance_to_optimum']:.3g} -> {last['mean_distance_to_optimum']:.3g}"
@@ -376,6 +388,8 @@ def register(sub):
                    help="project theta +- c_n Delta_n onto Theta (default) or use them as they are")
     p.add_argument("--chunk", type=int, default=5, help="iterations per compiled call")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--welfare-paths", type=int, default=WELFARE_PATHS, metavar="N",
+                   help="track the true welfare (harness only) on the first N paths; 0 = off")
     g = p.add_argument_group("large studies (README: 'Large studies: several GPUs and hosts')")
     g.add_argument("--devices", type=int, default=None, metavar="N",
                    help="shard the paths over the first N devices (default: all devices)")
@@ -412,6 +426,7 @@ def cli_main(args) -> int:
                     ("--checkpoint-every", args.checkpoint_every)):
         require(v is None or v >= 1, f"{flag} must be >= 1")
     require(args.memory_budget is None or args.memory_budget > 0, "--memory-budget must be > 0")
+    require(args.welfare_paths >= 0, "--welfare-paths must be >= 0")
 
     if args.distributed:
         jax.distributed.initialize(coordinator_address=args.coordinator,
@@ -429,7 +444,8 @@ def cli_main(args) -> int:
                        max_paths_per_batch=args.max_paths_per_batch,
                        memory_budget=None if args.memory_budget is None else args.memory_budget * 2**30,
                        run_dir=args.out,
-                       checkpoint_every=args.checkpoint_every, resume=args.resume)
+                       checkpoint_every=args.checkpoint_every, resume=args.resume,
+                       welfare_paths=args.welfare_paths)
     except (CheckpointError, FileExistsError) as e:
         print(f"jaxmd-rp fig6: error: {e}", file=sys.stderr)
         return 2
