@@ -16,7 +16,8 @@ for different t share the samples of experiment s) -- and takes the range G = |i
 covers g on the probe's own budget set but not g_t evaluated at strategies of other experiments
 (those can be positive). The paper also writes the event as "L <= c + eps" with c = E[L_hat]; L is
 deterministic, so the meaningful statement is about |L_hat - L| (which implies L <= L_hat + eps).
-`tests/test_concentration.py` checks both forms by Monte Carlo on a game with mixed strategies.
+`tests/test_pareto_gap.py::test_concentration_bound_monte_carlo` checks both forms by Monte Carlo
+on data with mixed strategies.
 """
 
 import jax.numpy as jnp

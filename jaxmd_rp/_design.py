@@ -74,7 +74,9 @@ class ParetoGapObjective(eqx.Module):
 
     def observe(self, theta, probes, key):
         """(strategies, ok): equilibria (T, *shape) or samples (T, N, *shape), and success flags."""
-        probes = self.probes_for(probes, key)
+        return self._observe(theta, self.probes_for(probes, key), key)
+
+    def _observe(self, theta, probes, key):
         sols = jax.vmap(
             lambda p: solve_equilibrium(self.game, theta, p, self.solver,
                                         max_steps=self.max_steps, tol=self.tol, throw=False)
@@ -94,7 +96,7 @@ class ParetoGapObjective(eqx.Module):
     def values(self, theta, probes, key):
         """The probe-values array (R, T, T) at `theta`, and the success flags."""
         probes = self.probes_for(probes, key)
-        strategies, ok = self.observe(theta, probes, key)
+        strategies, ok = self._observe(theta, probes, key)
         return probe_values(self.game, probes, strategies), ok
 
     def __call__(self, theta, probes=None, key=None) -> Array:

@@ -10,9 +10,10 @@ runs either: switch the method by one argument.
 
 Two objectives:
 
-- the exact gap (`smoothing=None`): a projected (sub)gradient method. L is piecewise smooth; its
-  gradient is zero once L = 0 (the path stops) and on flat pieces.
-- a smoothed gap (`smoothing=tau0`): the same closure with soft maxima/minima at temperature
+- the exact gap (any objective, e.g. `ParetoGapObjective`): a projected (sub)gradient method. L is
+  piecewise smooth; its gradient is zero once L = 0 (the path stops) and on flat pieces.
+- a smoothed gap (`SmoothedGapObjective(objective, tau0)`): the same closure with soft maxima/minima
+  at temperature
   tau_n = tau0 / sqrt(n) (annealed), `pareto_gap_smooth`. It is within
   tau (2 T log 2 + log(M T) + log 2) of the gap and spreads the gradient over the near-critical
   cycles.
@@ -86,8 +87,8 @@ class GradientDesign(eqx.Module):
     - `stop_tol`: freeze a path once L(theta_n) <= stop_tol (default 1e-9; `None` never stops).
 
     The objective `fn(theta, args, key)` must be differentiable in theta (e.g.
-    `ParetoGapObjective`, or `ParetoGapObjective(..., smoothing=tau)`); `fn.value` is used for the
-    exact gap when the objective is smoothed.
+    `ParetoGapObjective`); with a `SmoothedGapObjective` the smoothed gap is minimised and the exact
+    gap (for stopping and `info.value`) comes from the same equilibrium solves.
     """
 
     lower: Array
@@ -114,9 +115,9 @@ class GradientDesign(eqx.Module):
             out = fn(th, args, key)
             return out, out
 
-        if hasattr(fn, "surrogate"):
-            surrogate, grad = jax.value_and_grad(lambda th: fn.surrogate(th, args, key, state.n))(theta)
-            value = fn(theta, args, key)
+        if hasattr(fn, "surrogate"):  # smoothed objective: the exact gap from the same solves
+            (surrogate, value), grad = jax.value_and_grad(
+                lambda th: fn.surrogate(th, args, key, state.n), has_aux=True)(theta)
         else:
             (value, _), grad = jax.value_and_grad(objective, has_aux=True)(theta)
             surrogate = value
@@ -148,6 +149,12 @@ class SmoothedGapObjective(eqx.Module):
         return self.objective(theta, args, key)
 
     def surrogate(self, theta, args, key, n):
+        """(smoothed gap, exact gap) from one set of equilibrium solves."""
+        from ._pareto_gap import pareto_gap_unchecked
+
         values, ok = self.objective.values(theta, args, key)
         tau = self.tau0 / jnp.sqrt(jnp.asarray(n, values.dtype))
-        return jnp.where(jnp.all(ok), pareto_gap_smooth(values, tau), jnp.nan)
+        good = jnp.all(ok)
+        exact = jax.lax.stop_gradient(pareto_gap_unchecked(values))
+        return (jnp.where(good, pareto_gap_smooth(values, tau), jnp.nan),
+                jnp.where(good, exact, jnp.nan))

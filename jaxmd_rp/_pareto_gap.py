@@ -44,6 +44,8 @@ _CHUNK_BYTES = 2**20  # CPU: process data sets in chunks of about this size (cac
 
 def _check_values(values, name="values") -> Array:
     values = jnp.asarray(values)
+    if jnp.issubdtype(values.dtype, jnp.complexfloating):
+        raise TypeError(f"`{name}` must be real; got dtype {values.dtype}.")
     if not jnp.issubdtype(values.dtype, jnp.floating):
         values = values.astype(jnp.result_type(float))
     if values.ndim < 3:
@@ -244,7 +246,7 @@ def _chunk_size(values) -> int | None:
     return max(4, _CHUNK_BYTES // (M * T * T * values.dtype.itemsize))
 
 
-@jax.jit(static_argnums=1)
+@eqx.filter_jit  # (equinox's jit: a NaN check fails with its own message, not a callback error)
 def _gap_jit(values, check):
     if check:
         values = _finite(values)
@@ -396,7 +398,7 @@ def pareto_gap_certificate(values: Float[Array, "... M T T"], tol=None, r=None) 
     return _certificate_jit(values, r_arr, tol_arr)
 
 
-@jax.jit
+@eqx.filter_jit
 def _certificate_jit(values, r_arr, tol_arr):
     values = _finite(values)
     batch = values.shape[:-3]
