@@ -33,6 +33,7 @@ from .. import games
 from .._design import ParetoGapObjective, sample_probes
 from .._spsa import SPSA, path_keys
 from .._study import run_study
+from ._common import write_dict_csv
 
 THETA_NAMES = ("d2", "c11", "c12", "c13", "c21", "c22", "c23")
 CPU_PATHS_PER_BATCH = 50  # default memory/cache batch on CPU backends (accelerators: all paths)
@@ -301,11 +302,7 @@ def write_outputs(res: Fig6Result, out_dir: str) -> dict:
 
     os.makedirs(out_dir, exist_ok=True)
     rows = table(res)
-    csv_path = os.path.join(out_dir, "fig6.csv")
-    with open(csv_path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
-        w.writeheader()
-        w.writerows(rows)
+    csv_path = write_dict_csv(os.path.join(out_dir, "fig6.csv"), rows)
     paths_path = os.path.join(out_dir, "fig6_paths.csv")
     z = res.config.zero_tol
     with open(paths_path, "w", newline="") as f:

@@ -27,6 +27,7 @@ import numpy as np
 from .. import games
 from .._design import sample_probes
 from .._robust import exchange_method, robust_pareto_gap
+from ._common import write_dict_csv
 
 CLAIM_ITERATIONS = 8.0
 RUN_COLUMNS = ["epsilon", "run", "iterations", "value", "lower", "upper"]
@@ -255,11 +256,7 @@ def write_outputs(res: Fig7Result, out_dir: str) -> dict:
 
     os.makedirs(out_dir, exist_ok=True)
     rows = table(res)
-    csv_path = os.path.join(out_dir, "fig7.csv")
-    with open(csv_path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
-        w.writeheader()
-        w.writerows(rows)
+    csv_path = write_dict_csv(os.path.join(out_dir, "fig7.csv"), rows)
     runs_path = os.path.join(out_dir, "fig7_runs.csv")
     with open(runs_path, "w", newline="") as f:
         w = csv.writer(f)
