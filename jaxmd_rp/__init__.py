@@ -13,9 +13,12 @@ from ._equilibrium import (
     solve_equilibrium as solve_equilibrium,
 )
 from ._game import AbstractGame as AbstractGame, probe_values as probe_values
-from ._results import RESULTS as RESULTS
-
-__version__ = "0.1.0"
+from ._solution import (
+    RESULTS as RESULTS,
+    AbstractSolution as AbstractSolution,
+    result_from_name as result_from_name,
+)
+from ._version import __version__ as __version__
 from ._pareto_gap import (
     ParetoCertificate as ParetoCertificate,
     RecoveredUtility as RecoveredUtility,

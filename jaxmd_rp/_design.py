@@ -16,7 +16,7 @@ from jaxtyping import Array
 from ._equilibrium import AbstractEquilibriumSolver, solve_equilibrium
 from ._game import AbstractGame, probe_values
 from ._pareto_gap import pareto_gap_unchecked
-from ._results import RESULTS
+from ._solution import RESULTS
 from ._spsa import _as_leaf
 
 

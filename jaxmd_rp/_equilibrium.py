@@ -44,7 +44,7 @@ from jaxtyping import Array
 
 from ._game import AbstractGame
 from ._linalg import cholesky_solve_small, lu_solve_small
-from ._results import RESULTS
+from ._solution import RESULTS
 
 
 def default_tol(dtype) -> float:

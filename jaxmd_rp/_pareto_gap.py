@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from ._results import RESULTS
+from ._solution import RESULTS
 
 _UNROLL_T = 64  # unroll Floyd-Warshall up to this T (straight-line fused kernels)
 _CHUNK_BYTES = 2**20  # CPU: process data sets in chunks of about this size (cache-resident)

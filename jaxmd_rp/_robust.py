@@ -69,7 +69,7 @@ from jaxtyping import Array, Bool, Float, Int
 
 from ._game import AbstractGame
 from ._pareto_gap import bottleneck_closure
-from ._results import RESULTS
+from ._solution import RESULTS
 
 Support = Literal["triangle", "line"]
 

@@ -63,6 +63,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from ._spsa import SPSA, SPSAState
+from ._version import __version__
 
 STUDY_AXIS = "paths"
 CHECKPOINT_FORMAT = "jaxmd_rp.study/1"
@@ -230,8 +231,6 @@ def study_memory(fn: Callable, spsa: SPSA, theta0, args: Any = None, *, keys, ch
 
 def _versions() -> dict:
     from importlib import metadata
-
-    from . import __version__
 
     out = {"jaxmd_rp": __version__, "python": platform.python_version()}
     for dist in ("jax", "jaxlib", "numpy", "equinox", "optax", "orbax-checkpoint"):
@@ -547,8 +546,6 @@ def run_study(fn: Callable, spsa: SPSA, theta0, args: Any = None, *, keys, num_s
 
     ```
     """
-    from . import __version__
-
     if checkpoint_every is not None and checkpoint_every < 1:
         raise ValueError(f"`checkpoint_every` must be >= 1 or None; got {checkpoint_every}.")
     if (checkpoint_every is not None or resume) and run_dir is None:

@@ -27,7 +27,7 @@ from ._equilibrium import (
     default_tol,
 )
 from ._game import AbstractGame
-from ._results import RESULTS
+from ._solution import RESULTS
 
 
 @eqx.filter_jit

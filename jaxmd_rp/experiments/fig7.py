@@ -134,7 +134,7 @@ def run_fig7(cfg: Fig7Config, progress: bool = True) -> Fig7Result:
     ex = jax.tree_util.tree_map(lambda *z: np.concatenate(z), *[p[0] for p in parts])
     rg = jax.tree_util.tree_map(lambda *z: np.concatenate(z), *[p[1] for p in parts])
     T = lambda z: np.swapaxes(np.asarray(z), 0, 1)  # noqa: E731  (R, E, ...) -> (E, R, ...)
-    from .._results import RESULTS
+    from .._solution import RESULTS
 
     return Fig7Result(
         config=cfg, iterations=T(ex.iterations), value=T(ex.value), lower=T(ex.lower),
