@@ -12,7 +12,12 @@ from ._equilibrium import (
     SemismoothNewton as SemismoothNewton,
     solve_equilibrium as solve_equilibrium,
 )
-from ._game import AbstractGame as AbstractGame, probe_values as probe_values
+from ._game import (
+    AbstractBudgetGame as AbstractBudgetGame,
+    AbstractClosedFormGame as AbstractClosedFormGame,
+    AbstractGame as AbstractGame,
+    probe_values as probe_values,
+)
 from ._solution import (
     RESULTS as RESULTS,
     AbstractSolution as AbstractSolution,

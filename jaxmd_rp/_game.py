@@ -121,6 +121,35 @@ class AbstractGame(eqx.Module):
         return jnp.sum(self.utilities(theta, x))
 
 
+
+class AbstractClosedFormGame(AbstractGame):
+    """A game that knows its equilibrium in closed form (e.g. agents without interaction).
+
+    Implement `equilibrium(theta, probe)`, returning the joint action (shape `action_shape`) that
+    the agents play at mechanism `theta` under `probe`. The observers of the design objectives
+    (`ParetoGapObjective`, `RobustGapObjective`) use it instead of `solve_equilibrium`.
+    """
+
+    @abc.abstractmethod
+    def equilibrium(self, theta: Array, probe: Array) -> Array:
+        """The equilibrium joint action at (`theta`, `probe`), shape `action_shape`."""
+
+
+class AbstractBudgetGame(AbstractGame):
+    """A game whose probes are linear budgets: g_t^i(x) = <prices(probe_t)[i], x_i> - 1.
+
+    Implement `prices(probe)`, shape (M, k) (`action_dim = k`); `revealed_constraints` follows.
+    The robust Pareto gap uses the prices directly (closed-form separation for k <= 2).
+    """
+
+    @abc.abstractmethod
+    def prices(self, probe: Array) -> Float[Array, "M k"]:
+        """Agent i's budget prices alpha^i under `probe`, shape (M, k)."""
+
+    def revealed_constraints(self, probe, x):
+        return jnp.sum(self.prices(probe) * x, axis=-1) - 1.0
+
+
 def probe_values(game: AbstractGame, probes: Array, strategies: Array) -> Float[Array, "R T T"]:
     """The probe-values array `values[i, t, s] = g_t^i(mu_s)` consumed by `pareto_gap`.
 

@@ -46,7 +46,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from .._game import AbstractGame
+from .._game import AbstractBudgetGame, AbstractClosedFormGame
 
 _QUARTER = 0.25
 
@@ -55,7 +55,7 @@ def _root4(x):
     return jnp.maximum(x, 0.0) ** _QUARTER
 
 
-class BudgetGame(AbstractGame):
+class BudgetGame(AbstractBudgetGame, AbstractClosedFormGame):
     """The three-agent, two-good linear-budget game of paper App. A.2.
 
     **Arguments:**
@@ -115,11 +115,8 @@ class BudgetGame(AbstractGame):
         ])
 
     def constraints(self, probe, x) -> Float[Array, " 3"]:
-        return jnp.sum(self.prices(probe) * x, axis=-1) - 1.0
-
-    def revealed_constraints(self, probe, x) -> Float[Array, " 3"]:
-        """g_t^i(x) = <alpha_t^i, x_i> - 1: the designer's probe is the budget itself."""
-        return jnp.sum(self.prices(probe) * x, axis=-1) - 1.0
+        """The budgets themselves: the designer's probe g_t^i(x) = <alpha_t^i, x_i> - 1."""
+        return self.revealed_constraints(probe, x)
 
     def demand(self, probe, theta=None) -> Float[Array, "3 2"]:
         """The closed-form demands at the probe's prices, shape (3, 2): the game's (unique, pure)
