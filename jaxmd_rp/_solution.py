@@ -85,6 +85,16 @@ class RESULTS(optx.RESULTS):  # pyright: ignore[reportGeneralTypeIssues]
         "check or it stopped early; the reported numbers are not certified. Try the exact "
         "enumeration method where it exists, or report the data set."
     )
+    relaxation_stalled = (
+        "NikaidoIsoda: the relaxation step was halved below `min_step` without decreasing the "
+        "optimum-response residual |Z(x) - x|; the game may violate the relaxation algorithm's "
+        "convergence conditions. Use SemismoothNewton(), or a smaller `min_step`."
+    )
+    welfare_ratio_undefined = (
+        "The welfare ratio W(x_eq) / W(x_opt) is defined only for a positive, finite optimal "
+        "welfare W(x_opt); here it is not, so `ratio` is NaN. Compare `welfare_eq` and "
+        "`welfare_opt` directly."
+    )
 
 
 _NAMES = {int(item._value): name for name, item in RESULTS._name_to_item.items()}

@@ -5,96 +5,113 @@ wants to know whether driving the Pareto gap to 0 brought the true welfare to it
 game with known utilities,
 
     social optimum:  x_SO(theta, probe) = argmax_x game.welfare(theta, x)
-                     s.t. game.constraints(probe, x) <= 0, x >= game.lower,
+                     s.t. game.constraints(probe, x) <= 0, game.equality_constraints(probe, x) = 0,
+                          game.lower <= x <= game.upper,
 
 (`game.welfare` is sum_i f^i unless the game defines true social welfare differently, e.g. with
-consumer surplus or damage), solved from its KKT system with the same solvers as equilibria.
-`welfare_report` compares the equilibrium with it: the welfare ratio W(x_NE) / W(x_SO) (the inverse
-of the price of anarchy when welfare is positive) and the distance |x_NE - x_SO|.
+consumer surplus or damage). It is the same KKT system as the equilibria, assembled by the same
+code for one planner who owns every constraint, solved by the same solvers, with the same input
+validation, second-order check (a convex welfare's stationary point is `not_concave`, not a
+maximum), implicit derivatives and failed-element policy. `welfare_report` compares the
+equilibrium with it: the welfare ratio W(x_NE) / W(x_SO) (the inverse of the price of anarchy,
+defined for a positive optimal welfare) and the distance |x_NE - x_SO|.
 """
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
-import numpy as np
 from jaxtyping import Array
 
-from ._equilibrium import (
-    _KKT,
-    ActiveSetEnumeration,
-    EquilibriumSolution,
-    SemismoothNewton,
-    default_tol,
-)
+from ._equilibrium import AbstractEquilibriumSolver, EquilibriumSolution, solve_equilibrium
+from ._equilibrium._solve import _prepare, solve_kkt
 from ._game import AbstractGame
-from ._solution import RESULTS
+from ._solution import RESULTS, AbstractSolution, finish
 
 
 @eqx.filter_jit
-def social_optimum(game: AbstractGame, theta, probe, solver=None, *, max_steps: int = 100,
-                   tol: float | None = None, throw: bool = True) -> EquilibriumSolution:
-    """argmax of `game.welfare(theta, x)` over the feasible set of `probe` (KKT, one planner).
+def social_optimum(game: AbstractGame, theta=None, probe=None,
+                   solver: AbstractEquilibriumSolver | None = None, *, x0=None,
+                   max_steps: int = 100, tol: float | None = None, check_concavity: bool = True,
+                   throw: bool = True) -> EquilibriumSolution:
+    """argmax of `game.welfare(theta, x)` over the feasible set of `probe` (one planner).
 
-    Same solvers and result object as `solve_equilibrium`; `multipliers` are the shadow prices of
-    the constraints for the planner. Default solver: the exact `ActiveSetEnumeration` when the game
-    declares `kkt_affine` (a concave quadratic welfare with linear constraints), else
-    `SemismoothNewton`.
+    Same arguments, solvers, validation and result object as `solve_equilibrium`
+    (`concept == "social_optimum"`); `multipliers` are the planner's shadow prices of the
+    constraints. Default solver: the exact `ActiveSetEnumeration` when the game declares
+    `kkt_affine` (a quadratic welfare with linear constraints), else `SemismoothNewton`.
+    A stationary point of a welfare that is not concave there is `RESULTS.not_concave`.
+
+    ```python
+    >>> import jax.numpy as jnp, jaxmd_rp as rp
+    >>> game = rp.games.RiverPollution()
+    >>> so = rp.social_optimum(game, jnp.asarray(rp.games.DEFAULT_THETA), jnp.full(3, 0.1))
+    >>> str(so.result), so.concept
+    ('successful', 'social_optimum')
+
+    ```
     """
-    theta, probe = jnp.asarray(theta), jnp.asarray(probe)
-    dtype = jnp.result_type(theta, probe, float)
-    theta, probe = theta.astype(dtype), probe.astype(dtype)
-    tol = default_tol(dtype) if tol is None else tol
-    if solver is None:
-        solver = ActiveSetEnumeration() if game.kkt_affine else SemismoothNewton()
-    shape = game.action_shape
-    n = int(np.prod(shape))
-    lower = jnp.ravel(jnp.asarray(game.lower, dtype))
-
-    def pgrad(y):
-        x = jnp.reshape(y + lower, shape)
-        return -jnp.ravel(jax.grad(lambda xx: game.welfare(theta, xx))(x)).astype(dtype)
-
-    def cons(y):
-        return game.constraints(probe, jnp.reshape(y + lower, shape)).astype(dtype)
-
-    kkt = _KKT(pgrad, cons, n)
-    C = jax.eval_shape(cons, jnp.zeros(n, dtype)).shape[0]
-    z0 = jnp.concatenate([jnp.ones(n, dtype), jnp.zeros(C, dtype)])
-    z, result, res, steps = solver.solve(game, theta, probe, kkt, z0, tol, max_steps)
-    x = jnp.reshape(z[:n] + lower, shape)
-    sol = EquilibriumSolution(x=x, multipliers=z[n:], result=result, residual=res, num_steps=steps)
-    if throw:
-        sol = result.error_if(sol, result != RESULTS.successful)
-    return sol
+    return solve_kkt(game, theta, probe, solver, planner=True, x0=x0, max_steps=max_steps,
+                     tol=tol, check_concavity=check_concavity, throw=throw)
 
 
-class WelfareReport(eqx.Module):
+class WelfareReport(AbstractSolution):
     """Equilibrium vs social optimum at one (theta, probe).
 
-    `welfare_eq`, `welfare_opt`: true welfare at the equilibrium and at the optimum;
-    `ratio` = welfare_eq / welfare_opt (1 = efficient); `distance` = |x_NE - x_SO|_2;
-    `ok` = both solves succeeded.
+    **Fields:** `welfare_eq`, `welfare_opt` (true welfare at the equilibrium and at the optimum);
+    `ratio` = welfare_eq / welfare_opt (1 = efficient; NaN unless welfare_opt is positive and
+    finite); `distance` = |x_NE - x_SO|_2; `result` (`successful`, the failed solve's code, or
+    `welfare_ratio_undefined`). `ok` is an alias of `success`. Failed elements have NaN numbers.
     """
 
     welfare_eq: Array
     welfare_opt: Array
     ratio: Array
     distance: Array
-    ok: Array
+    result: RESULTS
+
+    @property
+    def ok(self) -> Array:
+        """Alias of `success`."""
+        return self.success
+
+    @property
+    def stats(self) -> dict:
+        return {}
 
 
-def welfare_report(game: AbstractGame, theta, probe, x_eq=None, solver=None) -> WelfareReport:
-    """Compare the normalized equilibrium at (theta, probe) with the social optimum (no throw)."""
-    from ._equilibrium import solve_equilibrium
+def welfare_report(game: AbstractGame, theta=None, probe=None, x_eq=None, solver=None, *,
+                   throw: bool = False) -> WelfareReport:
+    """Compare the equilibrium at (theta, probe) with the social optimum.
 
-    ok = jnp.array(True)
+    **Arguments:** `game`, `theta`, `probe` as for `solve_equilibrium`; `x_eq` an equilibrium
+    already computed (shape `game.action_shape`; solved here if None); `solver` for both solves;
+    `throw` (default False: batched harnesses read `.result`).
+
+    **Returns:** a `WelfareReport`; its result is the equilibrium's code if that solve failed,
+    else the optimum's, else `welfare_ratio_undefined` when W(x_SO) is not positive and finite.
+    """
     if x_eq is None:
         eq = solve_equilibrium(game, theta, probe, solver, throw=False)
-        x_eq, ok = eq.x, eq.result == RESULTS.successful
+        x_eq, eq_result = eq.x, eq.result
+    else:
+        x_eq = jnp.asarray(x_eq)
+        if x_eq.shape != game.action_shape:
+            raise ValueError(f"`x_eq` must have shape {game.action_shape} (the game's "
+                             f"action_shape); got {x_eq.shape}.")
+        eq_result = RESULTS.where(jnp.all(jnp.isfinite(x_eq)), RESULTS.successful,
+                                  RESULTS.nonfinite)
     so = social_optimum(game, theta, probe, solver, throw=False)
-    w_eq = game.welfare(theta, x_eq)
-    w_so = game.welfare(theta, so.x)
-    ratio = w_eq / jnp.where(w_so == 0, 1.0, w_so)
-    dist = jnp.sqrt(jnp.sum((x_eq - so.x) ** 2))
-    return WelfareReport(welfare_eq=w_eq, welfare_opt=w_so, ratio=ratio, distance=dist,
-                         ok=ok & (so.result == RESULTS.successful))
+    dtype = so.x.dtype
+    theta_w = jnp.zeros(0, dtype) if theta is None else jnp.asarray(theta).astype(dtype)
+    game_w = _prepare(game, dtype, stop=False)
+    w_eq = game_w.welfare(theta_w, x_eq.astype(dtype))
+    w_so = game_w.welfare(theta_w, so.x)
+    defined = jnp.isfinite(w_so) & (w_so > 0)
+    result = RESULTS.where(defined, RESULTS.successful, RESULTS.welfare_ratio_undefined)
+    result = RESULTS.where(so.success, result, so.result)
+    result = RESULTS.where(eq_result == RESULTS.successful, result, eq_result)
+    nan = jnp.where(result == RESULTS.successful, 1.0, jnp.nan).astype(w_so.dtype)
+    ratio = w_eq / jnp.where(defined, w_so, 1.0)
+    dist = jnp.sqrt(jnp.sum((x_eq.astype(dtype) - so.x) ** 2))
+    report = WelfareReport(welfare_eq=w_eq * nan, welfare_opt=w_so * nan, ratio=ratio * nan,
+                           distance=dist * nan, result=result)
+    return finish(report, throw)

@@ -97,7 +97,7 @@ class CournotPollution(AbstractGame):
         return jnp.full(2, self.cap_min), jnp.full(2, self.cap_max)
 
     def utilities(self, theta, x):
-        return (self.a - self.b * jnp.sum(x) - self.costs - theta[0]) * x
+        return (self.a - self.b * jnp.sum(x) - jnp.asarray(self.costs, x.dtype) - theta[0]) * x
 
     def constraints(self, probe, x):
         return x - probe
@@ -114,7 +114,7 @@ class CournotPollution(AbstractGame):
         """Social welfare W(q) = a Q - b Q^2/2 - sum c_i q_i - D(Q) (theta is a transfer)."""
         del theta
         Q = jnp.sum(x)
-        return self.a * Q - 0.5 * self.b * Q**2 - jnp.sum(self.costs * x) - self.damage(Q)
+        return self.a * Q - 0.5 * self.b * Q**2 - jnp.sum(jnp.asarray(self.costs, x.dtype) * x) - self.damage(Q)
 
     def cournot_output(self, theta):
         """Closed-form Cournot equilibrium q(theta) without caps, valid while both q_i > 0."""

@@ -48,7 +48,7 @@ def _water_fill(caps, A, gamma, c):
     M = caps.shape[0]
     w = jnp.sort(caps)
     W = jnp.concatenate([jnp.zeros(1, w.dtype), jnp.cumsum(w)])  # sum of the j smallest caps
-    j = jnp.arange(M + 1)
+    j = jnp.arange(M + 1, dtype=w.dtype)
     s = (A - gamma * W) / (c + gamma * (M - j))  # level if exactly the j smallest caps bind
     lo = jnp.concatenate([jnp.full(1, -jnp.inf, w.dtype), w])  # w_(j)
     hi = jnp.concatenate([w, jnp.full(1, jnp.inf, w.dtype)])  # w_(j+1)

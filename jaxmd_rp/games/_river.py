@@ -109,7 +109,7 @@ class RiverPollution(AbstractGame):
 
     def emissions(self, probe, x):
         """Pollution q_l(x; e) at the two stations, shape (2,)."""
-        return (self.delta * (probe * x)[:, None]).sum(axis=0)
+        return (jnp.asarray(self.delta, x.dtype) * (probe * x)[:, None]).sum(axis=0)
 
     def constraints(self, probe, x):
         return self.emissions(probe, x) - self.cap
@@ -120,5 +120,5 @@ class RiverPollution(AbstractGame):
             return jnp.full((3,), g)
         if self.probe_reading == "station":
             return (self.emissions(probe, x) - self.cap) / self.scale
-        own = self.delta * (probe * x)[:, None] - self.cap / 3
+        own = jnp.asarray(self.delta, x.dtype) * (probe * x)[:, None] - self.cap / 3
         return jnp.max(own, axis=1) / self.scale

@@ -1,0 +1,91 @@
+"""The one second-order (concavity) check at a KKT point, used by every solve.
+
+A KKT point of the MCP is an equilibrium (or a social optimum) only if each block -- each player,
+or the planner -- maximises its objective there. The check: for every block b, the Hessian of
+block b's Lagrangian in its own coordinates,
+
+    H_b = d^2/dx_b^2 [ f^b(x) - sum_c W_cb (lambda_c h_c(x) + nu_c e_c(x)) ],
+
+restricted to the directions that keep every active constraint and active bound of that block
+(the null space of their gradients), must be negative semidefinite:
+
+    lambda_max(P H_b P) <= sqrt(eps) * (1 + max |H_b|),
+
+with eps the machine epsilon of the dtype (about 1.5e-8 relative in float64, 3.5e-4 in float32).
+A constraint counts as active where h_c >= -1e3 * tol * (1 + |x|_inf) (equalities always), a bound
+where x_j is within 1e3 * tol * (1 + |bound|) of it. Failures are reported as
+`RESULTS.not_concave`: the point found need not be an equilibrium (e.g. a convex payoff's
+stationary point, which is a minimum) or a social optimum (convex welfare).
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._kkt import MCP
+
+
+def _block_lagrangian(mcp: MCP, b, x, lam, nu):
+    """x_b -> f^b(x) - sum_c W_cb (lambda_c h_c + nu_c e_c), with the rest of x fixed."""
+    start, stop = mcp.blocks[b]
+    w = 1.0 if mcp.inv_weight is None else mcp.inv_weight[start]
+    own_i = np.asarray(mcp.owner_ineq, dtype=int)
+    own_e = np.asarray(mcp.owner_eq, dtype=int)
+    wi = jnp.where(own_i < 0, w, (own_i == b).astype(x.dtype))
+    we = jnp.where(own_e < 0, w, (own_e == b).astype(x.dtype))
+
+    def lagrangian(xb):
+        full = x.at[start:stop].set(xb)
+        val = mcp.objective(full)[b]
+        if mcp.C:
+            val = val - jnp.sum(wi * lam * mcp.ineq(full))
+        if mcp.E:
+            val = val - jnp.sum(we * nu * mcp.eq(full))
+        return val
+
+    return lagrangian
+
+
+def _free_projector(rows, k, dtype):
+    """Projector onto the null space of `rows` (m, k): I - V V^T over the row space's basis."""
+    if rows.shape[0] == 0:
+        return jnp.eye(k, dtype=dtype)
+    w, V = jnp.linalg.eigh(rows.T @ rows)
+    thr = jnp.sqrt(jnp.finfo(dtype).eps) * (1.0 + jnp.max(jnp.abs(w)))
+    Vs = jnp.where((w > thr)[None, :], V, 0.0)
+    return jnp.eye(k, dtype=dtype) - Vs @ Vs.T
+
+
+def concave_at(mcp: MCP, z, tol):
+    """True where every block's Lagrangian is concave on its free directions at z (see the module
+    docstring for the tolerances)."""
+    x, lam, nu = mcp.split(z)
+    dtype = x.dtype
+    eps = jnp.finfo(dtype).eps
+    act = 1e3 * tol * (1.0 + jnp.max(jnp.abs(x), initial=0.0))
+    n = mcp.n
+    lo, hi = mcp.lower[:n], mcp.upper[:n]
+    near = 1e3 * tol
+    lo_f = jnp.where(jnp.isfinite(lo), lo, 0.0)
+    hi_f = jnp.where(jnp.isfinite(hi), hi, 0.0)
+    at_bound = ((jnp.isfinite(lo) & (x - lo_f <= near * (1.0 + jnp.abs(lo_f))))
+                | (jnp.isfinite(hi) & (hi_f - x <= near * (1.0 + jnp.abs(hi_f)))))
+    Jh = jax.jacfwd(mcp.ineq)(x) if mcp.C else jnp.zeros((0, n), dtype)
+    Je = jax.jacfwd(mcp.eq)(x) if mcp.E else jnp.zeros((0, n), dtype)
+    active_h = mcp.ineq(x) >= -act if mcp.C else jnp.zeros((0,), bool)
+    ok = jnp.array(True)
+    own_i = np.asarray(mcp.owner_ineq, dtype=int)
+    own_e = np.asarray(mcp.owner_eq, dtype=int)
+    for b, (start, stop) in enumerate(mcp.blocks):
+        k = stop - start
+        H = jax.hessian(_block_lagrangian(mcp, b, x, lam, nu))(x[start:stop])
+        faces_i = (own_i < 0) | (own_i == b)  # the constraints block b faces
+        faces_e = (own_e < 0) | (own_e == b)
+        rows = [jnp.where((active_h & faces_i)[:, None], Jh[:, start:stop], 0.0),
+                jnp.where(faces_e[:, None], Je[:, start:stop], 0.0),
+                jnp.where(at_bound[start:stop, None], jnp.eye(k, dtype=dtype), 0.0)]
+        P = _free_projector(jnp.concatenate(rows), k, dtype)
+        Hp = P @ H @ P
+        lam_max = jnp.max(jnp.linalg.eigvalsh(0.5 * (Hp + Hp.T)))
+        ok = ok & (lam_max <= jnp.sqrt(eps) * (1.0 + jnp.max(jnp.abs(H))))
+    return ok
