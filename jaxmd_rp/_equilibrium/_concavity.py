@@ -25,17 +25,18 @@ import numpy as np
 from ._kkt import MCP
 
 
-def _block_lagrangian(mcp: MCP, b, x, lam, nu):
-    """x_b -> f^b(x) - sum_c W_cb (lambda_c h_c + nu_c e_c), with the rest of x fixed."""
-    start, stop = mcp.blocks[b]
+def _block_check(mcp: MCP, b, start, k, z, act_h, at_bound, Jh, Je):
+    """Block b's second-order condition (b and start may be traced; k is static)."""
+    x, lam, nu = mcp.split(z)
+    dtype = x.dtype
     w = 1.0 if mcp.inv_weight is None else mcp.inv_weight[start]
     own_i = np.asarray(mcp.owner_ineq, dtype=int)
     own_e = np.asarray(mcp.owner_eq, dtype=int)
-    wi = jnp.where(own_i < 0, w, (own_i == b).astype(x.dtype))
-    we = jnp.where(own_e < 0, w, (own_e == b).astype(x.dtype))
+    wi = jnp.where(own_i < 0, w, (own_i == b).astype(dtype))
+    we = jnp.where(own_e < 0, w, (own_e == b).astype(dtype))
 
-    def lagrangian(xb):
-        full = x.at[start:stop].set(xb)
+    def lagrangian(xb):  # f^b - sum_c W_cb (lambda_c h_c + nu_c e_c), the rest of x fixed
+        full = jax.lax.dynamic_update_slice(x, xb, (start,))
         val = mcp.objective(full)[b]
         if mcp.C:
             val = val - jnp.sum(wi * lam * mcp.ineq(full))
@@ -43,7 +44,18 @@ def _block_lagrangian(mcp: MCP, b, x, lam, nu):
             val = val - jnp.sum(we * nu * mcp.eq(full))
         return val
 
-    return lagrangian
+    H = jax.hessian(lagrangian)(jax.lax.dynamic_slice(x, (start,), (k,)))
+    cols = lambda J: jax.lax.dynamic_slice(J, (0, start), (J.shape[0], k))  # noqa: E731
+    faces_i = (own_i < 0) | (own_i == b)  # the constraints block b faces
+    faces_e = (own_e < 0) | (own_e == b)
+    rows = [jnp.where((act_h & faces_i)[:, None], cols(Jh), 0.0),
+            jnp.where(faces_e[:, None], cols(Je), 0.0),
+            jnp.where(jax.lax.dynamic_slice(at_bound, (start,), (k,))[:, None],
+                      jnp.eye(k, dtype=dtype), 0.0)]
+    P = _free_projector(jnp.concatenate(rows), k, dtype)
+    Hp = P @ H @ P
+    lam_max = jnp.max(jnp.linalg.eigvalsh(0.5 * (Hp + Hp.T)))
+    return lam_max <= jnp.sqrt(jnp.finfo(dtype).eps) * (1.0 + jnp.max(jnp.abs(H)))
 
 
 def _free_projector(rows, k, dtype):
@@ -59,33 +71,25 @@ def _free_projector(rows, k, dtype):
 def concave_at(mcp: MCP, z, tol):
     """True where every block's Lagrangian is concave on its free directions at z (see the module
     docstring for the tolerances)."""
-    x, lam, nu = mcp.split(z)
+    x = z[: mcp.n]
     dtype = x.dtype
-    eps = jnp.finfo(dtype).eps
-    act = 1e3 * tol * (1.0 + jnp.max(jnp.abs(x), initial=0.0))
     n = mcp.n
+    act = 1e3 * tol * (1.0 + jnp.max(jnp.abs(x), initial=0.0))
     lo, hi = mcp.lower[:n], mcp.upper[:n]
-    near = 1e3 * tol
     lo_f = jnp.where(jnp.isfinite(lo), lo, 0.0)
     hi_f = jnp.where(jnp.isfinite(hi), hi, 0.0)
-    at_bound = ((jnp.isfinite(lo) & (x - lo_f <= near * (1.0 + jnp.abs(lo_f))))
-                | (jnp.isfinite(hi) & (hi_f - x <= near * (1.0 + jnp.abs(hi_f)))))
+    at_bound = ((jnp.isfinite(lo) & (x - lo_f <= 1e3 * tol * (1.0 + jnp.abs(lo_f))))
+                | (jnp.isfinite(hi) & (hi_f - x <= 1e3 * tol * (1.0 + jnp.abs(hi_f)))))
     Jh = jax.jacfwd(mcp.ineq)(x) if mcp.C else jnp.zeros((0, n), dtype)
     Je = jax.jacfwd(mcp.eq)(x) if mcp.E else jnp.zeros((0, n), dtype)
-    active_h = mcp.ineq(x) >= -act if mcp.C else jnp.zeros((0,), bool)
+    act_h = mcp.ineq(x) >= -act if mcp.C else jnp.zeros((0,), bool)
+    args = (z, act_h, at_bound, Jh, Je)
+    sizes = {stop - start for start, stop in mcp.blocks}
+    if len(sizes) == 1:  # equal blocks: one vmapped check
+        k = sizes.pop()
+        b = jnp.arange(len(mcp.blocks))
+        return jnp.all(jax.vmap(lambda bb: _block_check(mcp, bb, bb * k, k, *args))(b))
     ok = jnp.array(True)
-    own_i = np.asarray(mcp.owner_ineq, dtype=int)
-    own_e = np.asarray(mcp.owner_eq, dtype=int)
     for b, (start, stop) in enumerate(mcp.blocks):
-        k = stop - start
-        H = jax.hessian(_block_lagrangian(mcp, b, x, lam, nu))(x[start:stop])
-        faces_i = (own_i < 0) | (own_i == b)  # the constraints block b faces
-        faces_e = (own_e < 0) | (own_e == b)
-        rows = [jnp.where((active_h & faces_i)[:, None], Jh[:, start:stop], 0.0),
-                jnp.where(faces_e[:, None], Je[:, start:stop], 0.0),
-                jnp.where(at_bound[start:stop, None], jnp.eye(k, dtype=dtype), 0.0)]
-        P = _free_projector(jnp.concatenate(rows), k, dtype)
-        Hp = P @ H @ P
-        lam_max = jnp.max(jnp.linalg.eigvalsh(0.5 * (Hp + Hp.T)))
-        ok = ok & (lam_max <= jnp.sqrt(eps) * (1.0 + jnp.max(jnp.abs(H))))
+        ok = ok & _block_check(mcp, b, start, stop - start, *args)
     return ok

@@ -58,7 +58,7 @@ class MCP(eqx.Module):
     """
 
     F: Callable  # x (n,) -> pseudo-gradient (n,)
-    response: Callable  # x_outer (n,) -> (y (n,) -> optimum-response gradient (n,)), for NIRA
+    ni_values: Callable  # (x, y) -> (f^b(y_b, x_-b))_b: the Nikaido-Isoda terms, for NIRA
     objective: Callable  # x (n,) -> objective of every block (B,) (utilities, or [welfare])
     ineq: Callable  # x (n,) -> h(x) (C,)
     eq: Callable  # x (n,) -> e(x) (E,)
@@ -74,6 +74,19 @@ class MCP(eqx.Module):
     owner_eq: tuple = eqx.field(static=True)
     kinds: tuple | None = eqx.field(static=True)  # FREE/LOWER/UPPER/BOTH per z coordinate
     concept: str = eqx.field(static=True)
+
+    def response(self, x):
+        """NIRA's optimum-response gradient at x: y -> -grad_y sum_b f^b(y_b, x_-b)."""
+        return lambda y: -jax.grad(lambda yy: jnp.sum(self.ni_values(x, yy)))(y)
+
+    def ni_gap(self, x, y):
+        """sum_b r_b [f^b(y_b, x_-b) - f^b(x)] (Rosen weights r; >= 0 when x is feasible and y is
+        the optimum response at x)."""
+        gain = self.ni_values(x, y) - self.objective(x)
+        if self.inv_weight is None:
+            return jnp.sum(gain)
+        r = 1.0 / self.inv_weight[np.asarray([b[0] for b in self.blocks])]
+        return jnp.sum(r * gain)
 
     def split(self, z):
         """(x, lambda, nu) of z."""
@@ -194,28 +207,24 @@ def game_functions(game, theta, probe, dtype):
     return utilities, ineq, eq, welfare
 
 
-def _equilibrium_gradients(utilities, block_of, shape_M_n):
-    """(F, response): the pseudo-gradient and NIRA's optimum-response gradient."""
+def _equilibrium_gradients(utilities, block_of, M):
+    """(F, ni_values): the pseudo-gradient x -> -[d f^i / d x_i]_i and the Nikaido-Isoda sum
+    terms (x, y) -> (f^i(y_i, x_-i))_i (the y-gradient of their sum is NIRA's optimum-response
+    gradient)."""
     block = np.asarray(block_of)
     cols = np.arange(block.size)
 
     def F(x):
-        jac = jax.jacfwd(utilities)(x).reshape(shape_M_n)  # (M, n)
+        jac = jax.jacfwd(utilities)(x).reshape(M, block.size)  # (M, n)
         return -jac[block, cols]
 
-    def response(x_outer):  # y -> -[d/dy_i f^i(y_i, x_-i)]_i
-        def g(y):
-            def own(i, yi_full):  # utility of player i with its block from y, the rest x_outer
-                return utilities(jnp.where(block == i, yi_full, x_outer))[i]
+    def ni_values(x, y):
+        def own(i):  # f^i with player i's block from y, the others' from x
+            return utilities(jnp.where(block == i, y, x))[i]
 
-            return -jnp.concatenate([
-                jax.grad(lambda yy, i=i: own(i, yy))(y)[block == i]
-                for i in range(shape_M_n[0])
-            ])
+        return jax.vmap(own)(jnp.arange(M))
 
-        return g
-
-    return F, response
+    return F, ni_values
 
 
 def assemble(game, theta, probe, dtype, *, planner: bool = False) -> MCP:
@@ -237,9 +246,9 @@ def assemble(game, theta, probe, dtype, *, planner: bool = False) -> MCP:
         def F(x):
             return -jax.grad(welfare)(x)
 
-        def response(x_outer):
-            del x_outer
-            return F
+        def ni_values(x, y):
+            del x
+            return welfare(y)[None]
 
         objective = lambda x: welfare(x)[None]  # noqa: E731
     else:
@@ -250,12 +259,12 @@ def assemble(game, theta, probe, dtype, *, planner: bool = False) -> MCP:
         own_e = owners(game, "equality_owners", E)
         w = weights(game, dtype)
         inv_w = None if w is None else (1.0 / w)[np.asarray(block_of)]
-        F, response = _equilibrium_gradients(utilities, block_of, (M, n))
+        F, ni_values = _equilibrium_gradients(utilities, block_of, M)
         objective = utilities
     zeros_m = jnp.zeros(C + E, dtype)
     lower = jnp.concatenate([lo, zeros_m.at[C:].set(-jnp.inf)])
     upper = jnp.concatenate([hi, jnp.full(C + E, jnp.inf, dtype)])
-    return MCP(F=F, response=response, objective=objective, ineq=ineq, eq=eq, lower=lower,
+    return MCP(F=F, ni_values=ni_values, objective=objective, ineq=ineq, eq=eq, lower=lower,
                upper=upper, inv_weight=inv_w, n=n, C=C, E=E, block_of=block_of, blocks=blocks,
                owner_ineq=tuple(int(o) for o in own_i), owner_eq=tuple(int(o) for o in own_e),
                kinds=_static_kinds(lo, hi, C, E),

@@ -33,7 +33,8 @@ class EquilibriumSolution(AbstractSolution):
     - `multipliers`: the multipliers of the inequality constraints, shape (C,): for a shared
       constraint the common multiplier mu_c (player i's is mu_c / r_i under Rosen weights r), for
       an owned constraint its owner's multiplier; NaN where the solve failed.
-    - `equality_multipliers`: the multipliers of the equality constraints, shape (E,) (free sign).
+    - `equality_multipliers`: the multipliers of the equality constraints, shape (E,) (free
+      sign), or None for a game without equality constraints.
     - `result`: a `RESULTS` code; `RESULTS.successful` iff `residual <= tol` and the second-order
       check passed (and theta/probe were valid).
     - `residual`: the natural KKT residual max |z - clip(z - Phi(z), L, U)| at the point found,
@@ -45,7 +46,7 @@ class EquilibriumSolution(AbstractSolution):
 
     x: Array
     multipliers: Array
-    equality_multipliers: Array
+    equality_multipliers: Array | None
     result: RESULTS
     residual: Array
     num_steps: Array

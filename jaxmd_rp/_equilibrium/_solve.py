@@ -97,12 +97,14 @@ def _in_box(v, lo, hi):
 
 
 def _start(kkt, x0, shape, dtype):
-    """z0 = (x0, 0): by default lower + 1 (upper - 1, 0 for free, the midpoint of a narrow box)."""
+    """z0 = (x0, 0): by default lower + 1, upper - 1, the midpoint of a two-sided box, 0 for a
+    free variable."""
     n = kkt.n
     lo, hi = kkt.lower[:n], kkt.upper[:n]
     if x0 is None:
-        step = jnp.where(jnp.isfinite(hi), jnp.minimum(1.0, 0.5 * (hi - lo)), 1.0)
-        x0 = jnp.where(jnp.isfinite(lo), lo + step, jnp.where(jnp.isfinite(hi), hi - 1.0, 0.0))
+        lo_f, hi_f = jnp.isfinite(lo), jnp.isfinite(hi)
+        mid = 0.5 * (jnp.where(lo_f, lo, 0.0) + jnp.where(hi_f, hi, 0.0))
+        x0 = jnp.where(lo_f, jnp.where(hi_f, mid, lo + 1.0), jnp.where(hi_f, hi - 1.0, 0.0))
     else:
         x0 = jnp.asarray(x0)
         if x0.shape != shape:
@@ -159,8 +161,8 @@ def solve_kkt(game, theta, probe, solver, *, planner, x0, max_steps, tol, check_
     z = z * jnp.where(result == RESULTS.successful, 1.0, jnp.nan).astype(dtype)
     x, lam, nu = kkt.split(z)
     sol = EquilibriumSolution(x=jnp.reshape(x, game.action_shape), multipliers=lam,
-                              equality_multipliers=nu, result=result, residual=res,
-                              num_steps=steps, concept=kkt.concept)
+                              equality_multipliers=nu if kkt.E else None, result=result,
+                              residual=res, num_steps=steps, concept=kkt.concept)
     return finish(sol, throw)
 
 
