@@ -22,12 +22,11 @@ import jax.numpy as jnp
 from jaxtyping import Array
 
 from ._equilibrium import AbstractEquilibriumSolver, EquilibriumSolution, solve_equilibrium
-from ._equilibrium._solve import _prepare, solve_kkt
+from ._equilibrium._solve import _prepare, _solve_jit, precheck
 from ._game import AbstractGame
 from ._solution import RESULTS, AbstractSolution, finish
 
 
-@eqx.filter_jit
 def social_optimum(game: AbstractGame, theta=None, probe=None,
                    solver: AbstractEquilibriumSolver | None = None, *, x0=None,
                    max_steps: int = 100, tol: float | None = None, check_concavity: bool = True,
@@ -49,8 +48,9 @@ def social_optimum(game: AbstractGame, theta=None, probe=None,
 
     ```
     """
-    return solve_kkt(game, theta, probe, solver, planner=True, x0=x0, max_steps=max_steps,
-                     tol=tol, check_concavity=check_concavity, throw=throw)
+    precheck(game, theta, probe)
+    return _solve_jit(game, theta, probe, solver, planner=True, x0=x0, max_steps=max_steps,
+                      tol=tol, check_concavity=check_concavity, throw=throw)
 
 
 class WelfareReport(AbstractSolution):

@@ -212,7 +212,8 @@ def test_bad_shapes_raise():
 def test_bad_values_reported(theta, probe, code):
     sol = rp.solve_equilibrium(GAME, theta, probe, throw=False)
     assert sol.result == code
-    with pytest.raises(Exception, match="outside the game's|NaN/inf"):
+    assert np.all(np.isnan(sol.x)) and np.all(np.isnan(sol.multipliers))
+    with pytest.raises(eqx.EquinoxRuntimeError, match="contains NaN/inf or lies outside the game's"):
         rp.solve_equilibrium(GAME, theta, probe)
 
 
@@ -225,9 +226,13 @@ def test_infeasible_probe_reported():
     sol = rp.solve_equilibrium(EmptyFeasibleSet(), jnp.array([1.0]), jnp.array([1.0]),
                                rp.SemismoothNewton(), throw=False)
     assert sol.result == rp.RESULTS.primal_infeasible
-    with pytest.raises(Exception, match="feasible set empty"):
+    with pytest.raises(eqx.EquinoxRuntimeError, match="feasible set empty"):
         rp.solve_equilibrium(EmptyFeasibleSet(), jnp.array([1.0]), jnp.array([1.0]),
                              rp.SemismoothNewton())
+    # the affine game's default, the exact enumeration, reports the same code
+    sol = rp.solve_equilibrium(EmptyFeasibleSet(), jnp.array([1.0]), jnp.array([1.0]),
+                               rp.ActiveSetEnumeration(), throw=False)
+    assert sol.result == rp.RESULTS.primal_infeasible
 
 
 class ConvexProfit(Duopoly):
@@ -241,29 +246,48 @@ def test_non_concave_utility_reported():
     assert np.all(np.isnan(sol.x))  # the stationary point (1.5, 1.5) is a minimum: no output
 
 
-def test_printed_variant_not_concave_in_interior():
+class CappedConvex(Duopoly):
+    def utilities(self, theta, x):  # convex in own action: (x_i + x_j) x_i, capped by the probe
+        return jnp.sum(x) * x
+
+
+def test_second_order_check_uses_the_multipliers():
+    """x = 0 (lower bounds with zero multipliers) is a stationary point of a convex payoff, not an
+    equilibrium; the caps (active with positive multipliers) are one."""
+    game, theta, cap = CappedConvex(), jnp.array([1.0]), jnp.array([5.0])
+    at_zero = rp.solve_equilibrium(game, theta, cap, rp.SemismoothNewton(), x0=jnp.zeros(2),
+                                   throw=False)
+    assert at_zero.result == rp.RESULTS.not_concave
+    at_caps = rp.solve_equilibrium(game, theta, cap, rp.SemismoothNewton(), x0=jnp.full(2, 4.0))
+    np.testing.assert_allclose(at_caps.x, [5.0, 5.0])
+
+
+def test_printed_variant_and_linear_profits_not_successful():
     game = rp.games.RiverPollution(variant="printed")
-    # huge cap: no constraint binds, the KKT point is interior where the printed profit is convex
+    # huge cap: no constraint binds; the printed profit is convex in the own action and Newton
+    # finds no KKT point
     sol = rp.solve_equilibrium(game, THETA0, jnp.full(3, 1e-4), rp.SemismoothNewton(), throw=False)
-    assert sol.result != rp.RESULTS.successful
-
-
-def test_unbounded_game_not_successful():
+    assert sol.result == rp.RESULTS.nonlinear_max_steps_reached
     # d2 = c2 = 0 and e = 0: linear profits, no constraint -> no equilibrium
     sol = rp.solve_equilibrium(GAME, jnp.zeros(7), jnp.zeros(3), throw=False)
-    assert sol.result != rp.RESULTS.successful
+    assert sol.result == rp.RESULTS.enumeration_failed
 
 
 def test_float32_meets_documented_tolerance():
-    sol = rp.solve_equilibrium(GAME, THETA0.astype(jnp.float32), PROBE0.astype(jnp.float32))
-    assert sol.x.dtype == jnp.float32
-    assert sol.residual <= rp._equilibrium.default_tol(jnp.float32)
-    ref = rp.solve_equilibrium(GAME, THETA0, PROBE0)
-    np.testing.assert_allclose(sol.x, ref.x, rtol=1e-4)
+    for solver in (rp.ActiveSetEnumeration(), rp.SemismoothNewton()):
+        sol = rp.solve_equilibrium(GAME, THETA0.astype(jnp.float32), PROBE0.astype(jnp.float32),
+                                   solver)
+        assert sol.x.dtype == jnp.float32
+        assert sol.residual <= rp._equilibrium.default_tol(jnp.float32)
+        ref = rp.solve_equilibrium(GAME, THETA0, PROBE0)
+        np.testing.assert_allclose(sol.x, ref.x, rtol=1e-4)
 
 
-def test_result_is_a_pytree_and_jit_stable():
-    f = eqx.filter_jit(lambda t: rp.solve_equilibrium(GAME, t, PROBE0).x)
-    a = f(THETA0)
-    b = f(THETA0 * 0.99)
-    assert a.shape == b.shape == (3,)
+def test_no_recompilation_for_new_values():
+    f = jax.jit(lambda t, p: rp.solve_equilibrium(GAME, t, p, throw=False).x)
+    a = f(THETA0, PROBE0)
+    b = f(THETA0 * 0.99, PROBE0 * 0.5)
+    assert f._cache_size() == 1
+    assert not np.allclose(a, b)
+    sol = rp.solve_equilibrium(GAME, THETA0 * 0.99, PROBE0 * 0.5)
+    np.testing.assert_array_equal(sol.x, b)  # jit = the entry point's own compiled solve

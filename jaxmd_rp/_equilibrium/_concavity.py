@@ -12,8 +12,15 @@ restricted to the directions that keep every active constraint and active bound 
     lambda_max(P H_b P) <= sqrt(eps) * (1 + max |H_b|),
 
 with eps the machine epsilon of the dtype (about 1.5e-8 relative in float64, 3.5e-4 in float32).
-A constraint counts as active where h_c >= -1e3 * tol * (1 + |x|_inf) (equalities always), a bound
-where x_j is within 1e3 * tol * (1 + |bound|) of it. Failures are reported as
+A constraint counts as active where h_c >= -1e3 tol (1 + |x|_inf) *and* its multiplier exceeds
+1e3 tol (1 + |G|_inf + |lambda|_inf) (equalities always); a bound where x_j is within
+1e3 tol (1 + |bound|) of it and the reduced gradient G_j (its multiplier) exceeds the same level.
+A weakly active constraint or bound (zero multiplier) leaves its direction free: its half-line is
+part of the critical cone, and a quadratic form is nonpositive on a half-line iff it is on the
+whole line, so the check is exact for one weakly active direction and conservative for several.
+The stationary point x = 0 of the capped convex payoff sum(x) x (at its lower bounds, with zero
+multipliers) is therefore `not_concave`, while the same game's corner at its caps is an
+equilibrium. Failures are reported as
 `RESULTS.not_concave`: the point found need not be an equilibrium (e.g. a convex payoff's
 stationary point, which is a minimum) or a social optimum (convex welfare).
 """
@@ -74,15 +81,20 @@ def concave_at(mcp: MCP, z, tol):
     x = z[: mcp.n]
     dtype = x.dtype
     n = mcp.n
-    act = 1e3 * tol * (1.0 + jnp.max(jnp.abs(x), initial=0.0))
+    near = 1e3 * tol
+    G = mcp.phi(z)[:n]  # the bounds' multipliers
+    lam = z[n : n + mcp.C]
+    strong = near * (1.0 + jnp.max(jnp.abs(G), initial=0.0) + jnp.max(lam, initial=0.0))
     lo, hi = mcp.lower[:n], mcp.upper[:n]
     lo_f = jnp.where(jnp.isfinite(lo), lo, 0.0)
     hi_f = jnp.where(jnp.isfinite(hi), hi, 0.0)
-    at_bound = ((jnp.isfinite(lo) & (x - lo_f <= 1e3 * tol * (1.0 + jnp.abs(lo_f))))
-                | (jnp.isfinite(hi) & (hi_f - x <= 1e3 * tol * (1.0 + jnp.abs(hi_f)))))
+    at_bound = ((jnp.isfinite(lo) & (x - lo_f <= near * (1.0 + jnp.abs(lo_f))))
+                | (jnp.isfinite(hi) & (hi_f - x <= near * (1.0 + jnp.abs(hi_f)))))
+    at_bound = at_bound & (jnp.abs(G) > strong)
     Jh = jax.jacfwd(mcp.ineq)(x) if mcp.C else jnp.zeros((0, n), dtype)
     Je = jax.jacfwd(mcp.eq)(x) if mcp.E else jnp.zeros((0, n), dtype)
-    act_h = mcp.ineq(x) >= -act if mcp.C else jnp.zeros((0,), bool)
+    act = near * (1.0 + jnp.max(jnp.abs(x), initial=0.0))
+    act_h = (mcp.ineq(x) >= -act) & (lam > strong) if mcp.C else jnp.zeros((0,), bool)
     args = (z, act_h, at_bound, Jh, Je)
     sizes = {stop - start for start, stop in mcp.blocks}
     if len(sizes) == 1:  # equal blocks: one vmapped check

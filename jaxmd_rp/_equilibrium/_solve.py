@@ -38,10 +38,15 @@ def _vector(name, a, size):
             raise ValueError(f"`{name}` is required: the game has {name}_dim = {size} (pass an "
                              f"array of shape ({size},)).")
         return None
-    try:
+    if not isinstance(a, jax.Array):  # numpy arrays, lists, ...: check the dtype before JAX does
+        try:
+            a = np.asarray(a)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"`{name}` must be an array of shape ({size},); got "
+                            f"{type(a).__name__}.") from e
+        if a.dtype.kind not in "biufc":
+            raise TypeError(f"`{name}` must hold real numbers; got dtype {a.dtype}.")
         a = jnp.asarray(a)
-    except TypeError as e:
-        raise TypeError(f"`{name}` must be an array of shape ({size},); got {type(a).__name__}.") from e
     if jnp.issubdtype(a.dtype, jnp.complexfloating):
         raise TypeError(f"`{name}` must be real; got dtype {a.dtype}.")
     if not (jnp.issubdtype(a.dtype, jnp.floating) or jnp.issubdtype(a.dtype, jnp.integer)
@@ -166,7 +171,15 @@ def solve_kkt(game, theta, probe, solver, *, planner, x0, max_steps, tol, check_
     return finish(sol, throw)
 
 
-@eqx.filter_jit
+def precheck(game, theta, probe):
+    """The argument checks that must run before `jit` sees the arguments (types, shapes)."""
+    if not isinstance(game, AbstractGame):
+        raise TypeError(f"`game` must be an AbstractGame; got {type(game).__name__}.")
+    check_structure(game)
+    _vector("theta", theta, game.theta_dim)
+    _vector("probe", probe, game.probe_dim)
+
+
 def solve_equilibrium(
     game: AbstractGame,
     theta=None,
@@ -220,5 +233,9 @@ def solve_equilibrium(
 
     ```
     """
-    return solve_kkt(game, theta, probe, solver, planner=False, x0=x0, max_steps=max_steps,
-                     tol=tol, check_concavity=check_concavity, throw=throw)
+    precheck(game, theta, probe)
+    return _solve_jit(game, theta, probe, solver, planner=False, x0=x0, max_steps=max_steps,
+                      tol=tol, check_concavity=check_concavity, throw=throw)
+
+
+_solve_jit = eqx.filter_jit(solve_kkt)

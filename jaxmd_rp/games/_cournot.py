@@ -50,6 +50,7 @@ import jax.numpy as jnp
 from jaxtyping import Array
 
 from .._game import AbstractGame
+from ._checks import check_number, check_shape
 
 
 class CournotPollution(AbstractGame):
@@ -83,6 +84,15 @@ class CournotPollution(AbstractGame):
     def __check_init__(self):
         if jnp.shape(self.costs) != (2,):
             raise ValueError(f"`costs` must have shape (2,); got {jnp.shape(self.costs)}.")
+        cls = "CournotPollution"
+        check_shape(cls, "costs", self.costs, (2,))
+        check_number(cls, "a", self.a)
+        check_number(cls, "b", self.b, lower=0.0, strict=True)
+        check_number(cls, "damage_linear", self.damage_linear)
+        check_number(cls, "damage_quadratic", self.damage_quadratic, lower=0.0)
+        check_number(cls, "cap_min", self.cap_min, lower=0.0, strict=True)
+        check_number(cls, "cap_max", self.cap_max, lower=self.cap_min)
+        check_number(cls, "tax_max", self.tax_max, lower=0.0)
 
     @property
     def kkt_affine(self) -> bool:

@@ -60,6 +60,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from .._game import AbstractGame
+from ._checks import check_number
 
 
 class AbstractFiniteGame(AbstractGame):
@@ -139,6 +140,11 @@ class InspectionGame(AbstractFiniteGame):
     def __check_init__(self):
         if not self.cap_min > 0:
             raise ValueError(f"`cap_min` must be positive; got {self.cap_min}.")
+        cls = "InspectionGame"
+        check_number(cls, "cap_min", self.cap_min, lower=0.0, upper=1.0, strict=True)
+        check_number(cls, "fine_max", self.fine_max, lower=0.0, strict=True)
+        for name in ("gain", "inspection_cost", "reward", "harm"):
+            check_number(cls, name, getattr(self, name))
 
     @property
     def theta_bounds(self):

@@ -41,6 +41,7 @@ and the true welfare optimum differ.
 import jax.numpy as jnp
 
 from .._game import AbstractGame
+from ._checks import check_number
 
 
 def _water_fill(caps, A, gamma, c):
@@ -81,6 +82,15 @@ class PublicGoods(AbstractGame):
     budget_min: float = 0.5
     budget_max: float = 8.0
     subsidy_max: float = 10.0
+
+    def __check_init__(self):
+        cls = "PublicGoods"
+        check_number(cls, "alpha", self.alpha)
+        check_number(cls, "gamma", self.gamma, lower=0.0, strict=True)
+        check_number(cls, "cost", self.cost, lower=0.0, strict=True)
+        check_number(cls, "budget_min", self.budget_min, lower=0.0, strict=True)
+        check_number(cls, "budget_max", self.budget_max, lower=self.budget_min)
+        check_number(cls, "subsidy_max", self.subsidy_max, lower=0.0)
 
     @property
     def kkt_affine(self) -> bool:

@@ -47,6 +47,7 @@ import jax.numpy as jnp
 from jaxtyping import Array
 
 from .._game import AbstractGame
+from ._checks import check_number, check_shape
 
 DEFAULT_THETA = (0.01, 0.10, 0.12, 0.15, 0.01, 0.05, 0.01)
 DEFAULT_PROBE = (0.5, 0.25, 0.75)
@@ -81,6 +82,9 @@ class RiverPollution(AbstractGame):
     def __check_init__(self):
         if not isinstance(self.scale, jax.core.Tracer) and not float(self.scale) > 0:
             raise ValueError(f"`scale` must be > 0 (it divides the probe values); got {self.scale}.")
+        check_number("RiverPollution", "d1", self.d1)
+        check_number("RiverPollution", "cap", self.cap, lower=0.0, strict=True)
+        check_shape("RiverPollution", "delta", self.delta, (3, 2))
         if self.variant not in ("classic", "printed"):
             raise ValueError(f"`variant` must be 'classic' or 'printed'; got {self.variant!r}.")
         if self.probe_reading not in ("shared", "station", "own"):

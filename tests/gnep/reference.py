@@ -21,12 +21,14 @@ def _np(f):
     return lambda *a: np.asarray(f(*a), dtype=float)
 
 
-def best_response_gain(problem, x, starts: int = 3, seed: int = 0) -> float:
-    """max_i [max_{y_i feasible} f^i(y_i, x_-i) - f^i(x)] by SLSQP (see the module docstring)."""
+def best_response_gain(problem, x, probe=None, starts: int = 3, seed: int = 0) -> float:
+    """max_i [max_{y_i feasible} f^i(y_i, x_-i) - f^i(x)] by SLSQP (see the module docstring);
+    `probe` overrides the problem's (one instance of a multi-instance problem)."""
     game = problem.game
     x = np.asarray(x, dtype=float).reshape(-1)
     theta = jnp.zeros(0) if problem.theta is None else jnp.asarray(problem.theta, float)
-    probe = jnp.zeros(0) if problem.probe is None else jnp.asarray(problem.probe, float)
+    probe = problem.probe if probe is None else probe
+    probe = jnp.zeros(0) if probe is None else jnp.asarray(probe, float)
     shape = game.action_shape
     lo = np.broadcast_to(np.asarray(game.lower, float), shape).reshape(-1)
     hi = np.broadcast_to(np.asarray(game.upper, float), shape).reshape(-1)
@@ -64,7 +66,8 @@ def best_response_gain(problem, x, starts: int = 3, seed: int = 0) -> float:
             r = minimize(lambda yi, i=i: -float(util(full(yi))[i]), y0, method="SLSQP",
                          bounds=bounds, constraints=cons, options={"ftol": 1e-14, "maxiter": 500})
             z = full(r.x)
-            feasible = (np.all(_np(ineq)(z)[faces_i] <= 1e-9) and np.all(np.abs(_np(eq)(z)[faces_e]) <= 1e-9)
+            feasible = (np.all(_np(ineq)(z)[faces_i] <= 1e-9)
+                        and np.all(np.abs(_np(eq)(z)[faces_e]) <= 1e-9)
                         and np.all(r.x >= lo[sl] - 1e-9) and np.all(r.x <= hi[sl] + 1e-9))
             if feasible:
                 best = max(best, -r.fun)
@@ -123,6 +126,6 @@ def independent_solution(problem):
         return _a3_interior(problem.theta)
     if name == "fk_a15":
         return _a15_interior(float(problem.theta[0]))
-    if name.startswith("fk_a16_P"):
-        return _a16_capacitated(float(problem.probe[0]))
+    if name.startswith("fk_a16"):
+        return np.stack([_a16_capacitated(float(P[0])) for P in problem.probe])
     return problem.exact
