@@ -7,10 +7,12 @@ answer exactly (a MILP solver works in floating point with feasibility tolerance
 has been seen to return a suboptimal "optimal" point) and reports `RESULTS.milp_failed` with
 `raise_on_host` when the check fails.
 
-**Safe settings.** `solve_milp` runs HiGHS with presolve *off* and a zero relative gap by default:
-on a 25 x 2 consumer data set HiGHS with presolve returned a Houtman-Maks count of 21 where
-enumeration and the presolve-free solve give 22. Presolve can be turned back on per call (the
-callers' fallback after a failed check).
+**Settings.** `solve_milp` asks HiGHS to prove optimality (relative gap 0). No presolve setting
+is safe on its own: on big-M programmes HiGHS has returned suboptimal "optimal" points both with
+presolve (a reported Houtman-Maks count of 21 where 22 is attainable) and without it (16 where 17
+is, `tests/data/hm_highs_presolve.csv`). The safe choices are formulations without big-M
+coefficients where possible, and an exact check of every answer by the caller, with presolve
+toggled as the fallback.
 """
 
 import dataclasses
@@ -20,7 +22,7 @@ import warnings
 import jax
 import numpy as np
 
-MILP_OPTIONS = {"presolve": False, "mip_rel_gap": 0.0}
+MILP_OPTIONS = {"presolve": True, "mip_rel_gap": 0.0}
 """Default `scipy.optimize.milp` options (see the module docstring)."""
 
 
@@ -66,7 +68,7 @@ class HostSolve:
         return self.status == 0 and self.x is not None
 
 
-def solve_milp(c, A, lo, hi, *, integrality, lb, ub, presolve: bool = False,
+def solve_milp(c, A, lo, hi, *, integrality, lb, ub, presolve: bool = True,
                mip_rel_gap: float = 0.0, time_limit: float | None = None) -> HostSolve:
     """min c.x subject to lo <= A x <= hi, lb <= x <= ub, x_j integer where integrality[j] = 1.
 
@@ -74,7 +76,7 @@ def solve_milp(c, A, lo, hi, *, integrality, lb, ub, presolve: bool = False,
 
     - `c`: (n,) costs; `A`: (m, n) dense array or SciPy sparse matrix; `lo`, `hi`: (m,) bounds
       (+-inf allowed); `integrality`, `lb`, `ub`: (n,).
-    - `presolve`: HiGHS presolve (off by default, see the module docstring).
+    - `presolve`: HiGHS presolve (HiGHS's default, on; see the module docstring).
     - `mip_rel_gap`: relative optimality gap at which HiGHS may stop (0: prove optimality).
     - `time_limit`: seconds, or None for no limit.
 
@@ -88,6 +90,14 @@ def solve_milp(c, A, lo, hi, *, integrality, lb, ub, presolve: bool = False,
                   integrality=np.asarray(integrality), bounds=so.Bounds(lb, ub), options=options)
     fun = float(res.fun) if res.fun is not None else float("nan")
     return HostSolve(x=res.x, objective=fun, status=int(res.status), message=str(res.message))
+
+
+def sparse_rows(entries, shape):
+    """A SciPy CSR matrix from (row, column, value) triples."""
+    require_scipy("The MILP path")
+    sparse = importlib.import_module("scipy.sparse")
+    r, c, v = (np.asarray(z) for z in zip(*entries, strict=True))
+    return sparse.coo_matrix((v.astype(float), (r, c)), shape=shape).tocsr()
 
 
 def solve_lp(c, A_ub=None, b_ub=None, A_eq=None, b_eq=None, bounds=(0, None),
