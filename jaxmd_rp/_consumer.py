@@ -68,7 +68,7 @@ def _check(prices, bundles):
             f"shape {prices.shape}."
         )
     floats = [a.dtype for a in (prices, bundles) if jnp.issubdtype(a.dtype, jnp.floating)]
-    dt = jnp.result_type(float) if not floats else jnp.promote_types(*(floats * 2)[:2])
+    dt = jnp.result_type(float) if not floats else max(floats, key=lambda d: d.itemsize)
     return prices.astype(dt), bundles.astype(dt)
 
 

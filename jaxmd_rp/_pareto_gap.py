@@ -137,8 +137,12 @@ def _gap_batch_jvp(primals, tangents):
     (flat,), (dflat,) = primals, tangents
     L, idx = _gap_and_edge(flat)
     n = flat.shape[0]
-    dL = -dflat.reshape(n, -1)[jnp.arange(n), idx]
-    return L, jnp.where(L > 0, dL, jnp.where(jnp.isnan(L), jnp.nan, jnp.zeros_like(dL)))
+    dflat = dflat.reshape(n, -1)
+    # minus the bottleneck edge where L > 0, zero where L = 0, and NaN over a failed data set
+    # (written as products with constants, so the tangent stays linear and transposes)
+    on = jnp.where(L > 0, 1.0, 0.0).astype(flat.dtype)
+    nan = jnp.where(jnp.isnan(L), jnp.nan, 0.0).astype(flat.dtype)
+    return L, -dflat[jnp.arange(n), idx] * on + jnp.sum(dflat, axis=1) * nan
 
 
 @jax.jit
@@ -290,7 +294,7 @@ def certificate_violation(values, u, lam, r) -> Array:
     batch shape.
     """
     values = _check_values(values)
-    dt = jnp.promote_types(values.dtype, work_dtype())
+    dt = work_dtype()  # at least as wide as any float input
     arrays = []
     for name, x in (("u", u), ("lam", lam), ("r", r)):
         x = jnp.asarray(x)
@@ -383,7 +387,7 @@ def pareto_gap_certificate(values: Float[Array, "... M T T"], tol=None, r=None, 
     ```
     """
     values = _check_values(values)
-    dt = jnp.promote_types(values.dtype, work_dtype())
+    dt = work_dtype()  # at least as wide as any float input
     batch = values.shape[:-3]
     nan = jnp.full(batch, jnp.nan, dt)
     if r is None:
