@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import jaxmd_rp as rp
-from jaxmd_rp._study import _seal
+from jaxmd_rp._study._checkpoint import _seal
 from jaxmd_rp.experiments import fig6
 
 # shared by the in-process tests below, so that they reuse one compilation

@@ -30,8 +30,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import games
-from .._design import ParetoGapObjective, sample_probes
-from .._spsa import SPSA, path_keys
+from .._design._driver import path_keys
+from .._design._objectives import ParetoGapObjective
+from .._design._spsa import SPSA
+from .._objective import sample_probes
 from .._study import run_study
 from ._common import write_dict_csv
 

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import games
-from .._design import sample_probes
+from .._objective import sample_probes
 from .._robust import exchange_method, robust_pareto_gap
 from ._common import write_dict_csv
 
