@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import jaxmd_rp as rp
+from jaxmd_rp import report
 from jaxmd_rp._study._checkpoint import _seal
 from jaxmd_rp.experiments import fig6
 
@@ -185,7 +186,7 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
     np.testing.assert_array_equal(arrays["theta_history"], ref.theta)
     np.testing.assert_array_equal(arrays["theta"], ref.theta[-1])
     assert not np.array_equal(ref.theta[killed_at], ref.theta[-1])  # the paths kept moving
-    fig6.write_outputs(ref, str(tmp_path / "ref"))
+    report.write_fig6_outputs(ref, str(tmp_path / "ref"))
     for name in ("fig6.csv", "fig6_paths.csv"):  # same numbers to the last bit, printed
         assert (out / name).read_text() == (tmp_path / "ref" / name).read_text()
     with open(out / "fig6.csv") as f:
@@ -220,7 +221,7 @@ def test_two_processes_jax_distributed(tmp_path):
     arrays, _ = rp.load_checkpoint(str(out))
     np.testing.assert_array_equal(arrays["theta_history"], ref.theta)
     np.testing.assert_array_equal(arrays["value"], ref.values)
-    fig6.write_outputs(ref, str(tmp_path / "ref"))
+    report.write_fig6_outputs(ref, str(tmp_path / "ref"))
     assert (out / "fig6_paths.csv").read_text() == (tmp_path / "ref" / "fig6_paths.csv").read_text()
 
 
