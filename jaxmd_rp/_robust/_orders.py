@@ -1,0 +1,76 @@
+"""Orders, the closure and certificates: per-agent orders stand for (u, lambda) (the closure
+theorem), and `certificate_from_orders` builds an explicit (u, lambda) from them."""
+
+import jax.numpy as jnp
+from jaxtyping import Array, Bool, Int
+
+from .._pareto_gap import bottleneck_closure
+
+
+def _cycle_bottlenecks(a):
+    """(B, C): C the (max, min) closure of each (T, T) graph of `a` and B = max_t C[..., t, t], the
+    largest cycle bottleneck of each graph."""
+    C = bottleneck_closure(a)
+    return jnp.max(jnp.diagonal(C, axis1=-2, axis2=-1), axis=-1), C
+
+
+def _relaxed_F(a):
+    """mean_k max(0, max_i B(a_k^i)): orders chosen per sample (exact for identical samples)."""
+    B, _ = _cycle_bottlenecks(a)  # (N, M)
+    return jnp.mean(jnp.maximum(jnp.max(B, axis=-1), 0.0))
+
+
+def _orders_from(a, thr):
+    """Per-agent orders (top first), shape (..., M, T): a topological sort of {a > thr} with every
+    such edge (s, t) put "s strictly below t". `thr` broadcasts against (..., M); needs thr >= B."""
+    C = bottleneck_closure(a)
+    reach = C > jnp.asarray(thr)[..., None, None]
+    desc = jnp.sum(reach, axis=-1)  # number of nodes that must sit above s
+    return jnp.argsort(desc, axis=-1, stable=True)
+
+
+def upper_mask(orders: Int[Array, "... M T"]) -> Bool[Array, "... M T T"]:
+    """U[i, s, t] = True iff experiment s is at or above t in agent i's order (orders list the
+    experiments from top to bottom)."""
+    orders = jnp.asarray(orders)
+    pos = jnp.argsort(orders, axis=-1)  # pos[i, s] = position of s from the top
+    return pos[..., :, None] <= pos[..., None, :]
+
+
+def _masked_value(a, mask):
+    """mean_k max(0, max_{i, (s,t) in U} a_k[i, s, t])."""
+    neg = jnp.asarray(-jnp.inf, a.dtype)
+    m = jnp.max(jnp.where(mask, a, neg), axis=(-3, -2, -1))
+    return jnp.mean(jnp.maximum(m, 0.0))
+
+
+def certificate_from_orders(orders: Int[Array, "M T"], eta, G=1.0):
+    r"""(u, lambda) with h_sigma <= h(psi, .) <= h_sigma + eta on every data set with g >= -G.
+
+    Positions p = 0 (bottom) .. T-1 (top); gaps D_q = theta^{-q} with theta = 1 + G/eta; u(p) =
+    D_1 + ... + D_p; lambda(p) = (u(top) - u(p))/eta below the top and D_{T-1}/G at the top; then
+    c_st = (u_s - u_t)/lambda_t lies in [0, eta] when s is at or above t and is <= -G when s is
+    below t. The numbers span theta^{T-1}: this is why certificates are carried as orders.
+    Returns (u, lam), shape (M, T) each, rescaled so that min lambda = 1 per agent.
+    """
+    orders = jnp.asarray(orders)
+    if orders.ndim != 2:
+        raise ValueError(f"`orders` must have shape (M, T); got {orders.shape}.")
+    M, T = orders.shape
+    dt = jnp.result_type(float)
+    eta = jnp.asarray(eta, dt)
+    theta = 1.0 + G / eta
+    q = jnp.arange(1, T, dtype=dt)
+    D = theta ** (-q)  # D[q-1] = gap between positions q-1 and q
+    u_pos = jnp.concatenate([jnp.zeros(1, dt), jnp.cumsum(D)])  # u(p), p = 0..T-1
+    S = u_pos[-1] - u_pos
+    lam_pos = S / eta
+    if T > 1:
+        lam_pos = lam_pos.at[-1].set(D[-1] / G)
+    else:
+        lam_pos = jnp.ones(1, dt)
+    pos_top = jnp.argsort(orders, axis=-1)  # position from the top
+    p = T - 1 - pos_top  # position from the bottom
+    u, lam = u_pos[p], lam_pos[p]
+    scale = jnp.min(lam, axis=-1, keepdims=True)
+    return u / scale, lam / scale
