@@ -57,14 +57,20 @@ samples (`master="closure"`, JAX, `vmap`-able), or by a MILP (`master="milp"`, S
 """
 
 from ._exchange import exchange_method as exchange_method
+from ._game_gap import robust_pareto_gap_game as robust_pareto_gap_game
 from ._gap import robust_pareto_gap as robust_pareto_gap
-from ._gap import robust_pareto_gap_game as robust_pareto_gap_game
 from ._host import milp_master as milp_master
 from ._objective import RobustGapObjective as RobustGapObjective
 from ._orders import certificate_from_orders as certificate_from_orders
 from ._orders import upper_mask as upper_mask
-from ._results import ExchangeSolution as ExchangeSolution
-from ._results import RobustGap as RobustGap
-from ._results import Separation as Separation
+from ._results import (
+    ExchangeSolution as ExchangeSolution,
+)
+from ._results import (
+    RobustGap as RobustGap,
+)
+from ._results import (
+    Separation as Separation,
+)
 from ._separation import budget_rho as budget_rho
 from ._separation import separation_oracle as separation_oracle

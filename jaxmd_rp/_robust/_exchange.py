@@ -1,4 +1,5 @@
-"""Algorithm 2 (the exchange method) with the closure master, in JAX."""
+"""Algorithm 2 (the exchange method): the public entry and its JAX loop with the closure master
+(exact for one sample or identical samples); the MILP master runs on the host (`_host`)."""
 
 from typing import Literal
 
@@ -7,10 +8,20 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from .._solution import RESULTS
-from ._checks import Support, _check_linear
-from ._host import _exchange_milp
-from ._orders import _masked_value, _orders_from, upper_mask
+from .._solution import RESULTS, finish
+from ._checks import (
+    Support,
+    check_count,
+    linear_arrays,
+    linear_validity,
+    mask_invalid,
+    raise_invalid,
+    scalar_arg,
+    stand_in_linear,
+    value_check,
+)
+from ._host import exchange_milp
+from ._orders import _masked_value, _orders_from, _upper_mask
 from ._results import ExchangeSolution
 from ._search import _bnb, _golden, _kappa_hi, _point_summary, _SearchConfig
 from ._separation import _edges_linear, _nominal_linear, _separate
@@ -83,36 +94,65 @@ def exchange_method(
     - `master`: "closure" (default; exact for one sample or identical samples, JAX, jit/vmap-able)
       or "milp" (exact for any samples via `scipy.optimize.milp`; a host loop, not jittable).
     - `grid`, `rounds`, `keep`, `split`, `golden`: kappa-search sizes of the closure master.
-    - `throw`: raise when `max_iterations` is reached (pass False under vmap).
+    - `throw`: raise when the result is not successful (`max_iterations` reached, invalid data,
+      a failed MILP). Under `vmap` pass `False`: an element with invalid data then gets NaN
+      outputs, orders -1, 0 iterations and its own code; the other elements are untouched.
+
+    **Returns:** an `ExchangeSolution`.
+
+    Shapes, dtypes and the settings (`delta` not NaN, `relative_tol` >= 0, `max_iterations` >= 1,
+    `master`) are checked up front (ValueError/TypeError naming the argument); invalid data
+    behave as in `robust_pareto_gap`.
+
+    ```python
+    >>> import jax, jax.numpy as jnp, jaxmd_rp as rp
+    >>> jax.config.update("jax_enable_x64", True)
+    >>> game = rp.games.BudgetGame()
+    >>> probes = rp.sample_probes(game, jax.random.PRNGKey(0), 5)         # (T, 6)
+    >>> prices = jnp.swapaxes(jax.vmap(game.prices)(probes), 0, 1)         # (M, T, 2)
+    >>> x = jnp.swapaxes(jax.vmap(game.demand)(probes), 0, 1)[None]        # (N=1, M, T, 2)
+    >>> ex = rp.exchange_method(prices, x, 1.0, delta=0.1)
+    >>> bool(ex.success), int(ex.iterations) <= 8
+    (True, True)
+    >>> gap = rp.robust_pareto_gap(prices, x, 1.0)                         # the exact value
+    >>> bool(ex.lower <= gap.upper + 1e-9 and gap.lower <= ex.upper + 1e-9)
+    True
+    >>> bool(ex.upper - ex.lower <= 0.1)                                   # delta-optimal
+    True
+
+    ```
     """
     if master not in ("closure", "milp"):
         raise ValueError(f"`master` must be 'closure' or 'milp'; got {master!r}.")
-    if max_iterations < 1:
-        raise ValueError(f"`max_iterations` must be >= 1; got {max_iterations}.")
+    H = check_count(max_iterations, "max_iterations", 1)
     cfg = _SearchConfig(grid=grid, rounds=rounds, keep=keep, split=split, golden=golden)
+    prices, samples, eps = linear_arrays(prices, samples, epsilon, support)
+    dt = prices.dtype
+    delta = scalar_arg(delta, "delta", dt)
+    delta = value_check(delta, jnp.isnan(delta), "`delta` must not be NaN (-inf never stops).")
+    if relative_tol is not None:
+        relative_tol = scalar_arg(relative_tol, "relative_tol", dt)
+        relative_tol = value_check(relative_tol, ~(relative_tol >= 0),
+                                   "`relative_tol` must be >= 0 (not NaN) or None.")
+    code = linear_validity(prices, samples, eps, support)
+    raise_invalid(code, throw)
     if master == "milp":
-        prices, samples, eps = _check_linear(prices, samples, epsilon, support)
-        return _exchange_milp(prices, samples, eps, delta, relative_tol, max_iterations, support,
-                              cfg, throw)
-    rel = jnp.asarray(jnp.inf if relative_tol is None else relative_tol)  # inf = off (no recompile)
-    return _exchange_closure(jnp.asarray(prices), jnp.asarray(samples), jnp.asarray(epsilon),
-                             jnp.asarray(delta), rel, max_iterations, support, cfg, throw)
-
-
-@eqx.filter_jit
-def _exchange_closure(prices, samples, epsilon, delta, relative_tol, H, support, cfg, throw):
-    prices, samples, eps = _check_linear(prices, samples, epsilon, support)
-    samples = eqx.error_if(
-        samples, jnp.any(samples != samples[:1]),
+        return exchange_milp(prices, samples, eps, code, delta, relative_tol, H, support, cfg,
+                             throw)
+    distinct = (code == RESULTS.successful) & jnp.any(samples != samples[:1])
+    samples = value_check(
+        samples, distinct,
         "exchange_method(master='closure') needs one sample or identical samples (pure "
         "strategies); for distinct samples pass master='milp' (needs SciPy).")
-    x = samples[0]
+    rel = jnp.asarray(jnp.inf, dt) if relative_tol is None else relative_tol  # inf = off
+    return _exchange_closure(prices, samples, eps, code, delta, rel, H, support, cfg, throw)
+
+
+def _closure_loop(prices, x, eps, hi, delta, relative_tol, H, support, cfg):
+    """The rounds of Algorithm 2 for one sample x (M, T, k), as a `while_loop` of fixed shape."""
     dt = prices.dtype
     M, T, _ = prices.shape
     W = _nominal_linear(prices, x[None])[0]  # (M, T, T)
-    kmax = jnp.max(jnp.sqrt(jnp.sum(prices**2, axis=-1)))
-    hi = _kappa_hi(eps, kmax, jnp.ones((), dt))
-    delta = jnp.asarray(delta, dt)
     nan = jnp.full(H, jnp.nan, dt)
     init = dict(
         n=jnp.array(0), done=jnp.array(False), U=jnp.ones((M, T, T), bool),
@@ -144,27 +184,33 @@ def _exchange_closure(prices, samples, epsilon, delta, relative_tol, H, support,
         out["active"] = jnp.where(add, c["active"].at[j].set(True), c["active"])
         out["ncut"] = c["ncut"] + add.astype(c["ncut"].dtype)
         lb, kappa, v, orders = _master_closure(out["cut_b"], out["cut_d"], out["active"], eps, hi, cfg)
-        last = n + 1 >= H
-        keep_old = stop | last
+        keep_old = stop | (n + 1 >= H)
         out["lb"] = jnp.where(keep_old, c["lb"], jnp.maximum(lb, 0.0))
         out["kappa"] = jnp.where(keep_old, c["kappa"], kappa)
         out["v"] = jnp.where(keep_old, c["v"], v)
         out["orders"] = jnp.where(keep_old, c["orders"], orders)
-        out["U"] = jnp.where(keep_old, c["U"], upper_mask(orders))
+        out["U"] = jnp.where(keep_old, c["U"], _upper_mask(orders))
         out["done"] = stop
         out["n"] = n + 1
         return out
 
-    c = jax.lax.while_loop(cond, body, init)
+    return jax.lax.while_loop(cond, body, init)
+
+
+@eqx.filter_jit
+def _exchange_closure(prices, samples, eps, code, delta, relative_tol, H, support, cfg, throw):
+    prices, samples, eps = stand_in_linear(prices, samples, eps, code)
+    x = samples[0]
+    kmax = jnp.max(jnp.sqrt(jnp.sum(prices**2, axis=-1)))
+    hi = _kappa_hi(eps, kmax, jnp.ones((), prices.dtype))
+    c = _closure_loop(prices, x, eps, hi, delta, relative_tol, H, support, cfg)
     # line 13, as a DRO value: min over kappa of the worst-case expectation of the certificate
     U = c["U"]
     G = jax.vmap(lambda k: eps * k + _masked_value(_edges_linear(prices, x[None], k, support)[0], U))
-    val, kap = _golden(G, hi, cfg.golden, c["kappa"])
+    val, _ = _golden(G, hi, cfg.golden, c["kappa"])
     value = jnp.minimum(val, c["ub"])
     result = RESULTS.where(c["done"], RESULTS.successful, RESULTS.exchange_max_iterations)
     sol = ExchangeSolution(value=value, lower=jnp.minimum(c["lb"], value), upper=c["ub"],
                            kappa=c["kappa"], orders=c["orders"], iterations=c["n"], max_cv=c["cv"],
                            history_lower=c["hlb"], history_upper=c["hub"], result=result)
-    if throw:
-        sol = result.error_if(sol, result != RESULTS.successful)
-    return sol
+    return finish(mask_invalid(sol, code, ints=("orders",)), throw)

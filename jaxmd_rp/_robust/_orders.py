@@ -2,9 +2,10 @@
 theorem), and `certificate_from_orders` builds an explicit (u, lambda) from them."""
 
 import jax.numpy as jnp
-from jaxtyping import Array, Bool, Int
+from jaxtyping import Array, Bool, Float, Int
 
 from .._pareto_gap import bottleneck_closure
+from ._checks import as_real, float_dtype, scalar_arg, value_check
 
 
 def _cycle_bottlenecks(a):
@@ -29,12 +30,33 @@ def _orders_from(a, thr):
     return jnp.argsort(desc, axis=-1, stable=True)
 
 
-def upper_mask(orders: Int[Array, "... M T"]) -> Bool[Array, "... M T T"]:
-    """U[i, s, t] = True iff experiment s is at or above t in agent i's order (orders list the
-    experiments from top to bottom)."""
-    orders = jnp.asarray(orders)
+def _upper_mask(orders):
     pos = jnp.argsort(orders, axis=-1)  # pos[i, s] = position of s from the top
     return pos[..., :, None] <= pos[..., None, :]
+
+
+def _check_orders(orders):
+    """Integer orders of shape (..., M, T) whose rows are permutations of 0..T-1."""
+    orders = jnp.asarray(orders)
+    if not jnp.issubdtype(orders.dtype, jnp.integer):
+        raise TypeError(f"`orders` must be an integer array; got dtype {orders.dtype}.")
+    if orders.ndim < 2 or orders.shape[-1] == 0:
+        raise ValueError(f"`orders` must have shape (..., M, T) with T >= 1; got {orders.shape}.")
+    T = orders.shape[-1]
+    bad = jnp.any(jnp.sort(orders, axis=-1) != jnp.arange(T, dtype=orders.dtype))
+    return value_check(orders, bad, "every row of `orders` must be a permutation of 0..T-1 "
+                                    "(agent i's experiments listed from top to bottom).")
+
+
+def upper_mask(orders: Int[Array, "... M T"]) -> Bool[Array, "... M T T"]:
+    """U[i, s, t] = True iff experiment s is at or above t in agent i's order.
+
+    **Arguments:** `orders`, integer, shape (..., M, T): each row lists agent i's experiments
+    from top to bottom (a permutation of 0..T-1).
+
+    **Returns:** a boolean array of shape (..., M, T, T).
+    """
+    return _upper_mask(_check_orders(orders))
 
 
 def _masked_value(a, mask):
@@ -44,21 +66,36 @@ def _masked_value(a, mask):
     return jnp.mean(jnp.maximum(m, 0.0))
 
 
-def certificate_from_orders(orders: Int[Array, "M T"], eta, G=1.0):
+def certificate_from_orders(
+    orders: Int[Array, "M T"], eta, G=1.0
+) -> tuple[Float[Array, "M T"], Float[Array, "M T"]]:
     r"""(u, lambda) with h_sigma <= h(psi, .) <= h_sigma + eta on every data set with g >= -G.
 
     Positions p = 0 (bottom) .. T-1 (top); gaps D_q = theta^{-q} with theta = 1 + G/eta; u(p) =
     D_1 + ... + D_p; lambda(p) = (u(top) - u(p))/eta below the top and D_{T-1}/G at the top; then
     c_st = (u_s - u_t)/lambda_t lies in [0, eta] when s is at or above t and is <= -G when s is
     below t. The numbers span theta^{T-1}: this is why certificates are carried as orders.
-    Returns (u, lam), shape (M, T) each, rescaled so that min lambda = 1 per agent.
+
+    **Arguments:**
+
+    - `orders`: integer, shape (M, T); row i lists agent i's experiments from top to bottom (a
+      permutation of 0..T-1), e.g. `RobustGap.orders`.
+    - `eta`: the slack, a finite scalar > 0.
+    - `G`: a bound on -g (finite, > 0; 1 for the budgets g = <alpha, x> - 1 on x >= 0).
+
+    **Returns:** (u, lam), shape (M, T) each, rescaled so that min lambda = 1 per agent. A
+    ValueError (concrete inputs) or a run-time error (traced) when an argument is out of range or
+    theta^{T-1} is not representable in the dtype (eta too small for T).
     """
-    orders = jnp.asarray(orders)
+    orders = _check_orders(orders)
     if orders.ndim != 2:
         raise ValueError(f"`orders` must have shape (M, T); got {orders.shape}.")
     M, T = orders.shape
-    dt = jnp.result_type(float)
-    eta = jnp.asarray(eta, dt)
+    eta, G = as_real(eta, "eta"), as_real(G, "G")
+    dt = float_dtype(eta, G)
+    eta, G = scalar_arg(eta, "eta", dt), scalar_arg(G, "G", dt)
+    eta = value_check(eta, ~(eta > 0) | ~jnp.isfinite(eta), "`eta` must be finite and > 0.")
+    G = value_check(G, ~(G > 0) | ~jnp.isfinite(G), "`G` must be finite and > 0.")
     theta = 1.0 + G / eta
     q = jnp.arange(1, T, dtype=dt)
     D = theta ** (-q)  # D[q-1] = gap between positions q-1 and q
@@ -73,4 +110,9 @@ def certificate_from_orders(orders: Int[Array, "M T"], eta, G=1.0):
     p = T - 1 - pos_top  # position from the bottom
     u, lam = u_pos[p], lam_pos[p]
     scale = jnp.min(lam, axis=-1, keepdims=True)
-    return u / scale, lam / scale
+    u, lam = u / scale, lam / scale
+    bad = ~jnp.all(jnp.isfinite(u) & jnp.isfinite(lam)) | ~jnp.all(scale > 0)
+    lam = value_check(lam, bad, f"`eta` is too small for T = {T} in {dt}: the certificate spans "
+                                "(1 + G/eta)^(T-1), which is not representable; use a larger "
+                                "`eta` (or keep the certificate as orders).")
+    return u, lam

@@ -1,13 +1,13 @@
-"""Result objects of the robust gap, the separation oracle and Algorithm 2."""
+"""Result objects of the robust gap, the separation oracle and Algorithm 2 (`AbstractSolution`s:
+output fields, `result`, `stats`, `.success`)."""
 
-import equinox as eqx
 from jaxtyping import Array
 
-from .._solution import RESULTS
+from .._solution import RESULTS, AbstractSolution
 
 
-class RobustGap(eqx.Module):
-    """Result of `robust_pareto_gap`.
+class RobustGap(AbstractSolution):
+    """Result of `robust_pareto_gap` and `robust_pareto_gap_game`.
 
     **Fields:**
 
@@ -22,7 +22,10 @@ class RobustGap(eqx.Module):
     - `result`: `RESULTS.successful`; `RESULTS.robust_gap_inexact` when the kappa search did not
       narrow its own bracket to `tol` (increase `rounds`); `RESULTS.robust_gap_bracket` when, with
       distinct samples, the certified bracket [lower, upper] is wider than `tol`: `value` (= upper)
-      is then an attained upper bound that can exceed L_DR (use `exact=True` for the exact value).
+      is then an attained upper bound that can exceed L_DR (use `exact=True` for the exact value);
+      `RESULTS.invalid_epsilon` / `RESULTS.invalid_samples` for invalid inputs and
+      `RESULTS.observation_failed` (`RobustGapObjective`) when an equilibrium could not be
+      observed: then the numbers are NaN and `orders` is -1.
     """
 
     value: Array
@@ -32,14 +35,23 @@ class RobustGap(eqx.Module):
     orders: Array
     result: RESULTS
 
+    @property
+    def stats(self) -> dict:
+        """`bracket`: upper - lower, the width of the certified bracket."""
+        return {"bracket": self.upper - self.lower}
 
-class Separation(eqx.Module):
+
+class Separation(AbstractSolution):
     """Result of `separation_oracle` for one sample k.
+
+    **Fields:**
 
     - `value`: sup_{Phi in Gamma} [h_U(Phi) - kappa d(Phi, Phi_k)].
     - `cv`: value - v_k (the constraint violation CV_k of eq. 19).
     - `agent`, `block`, `probe`: the maximising edge (i*, s*, t*) (first flat index on ties).
     - `point`: the moved bundle gamma* of block (i*, s*); `distance` = ||gamma* - x_{s*,k}^{i*}||.
+    - `result`: `RESULTS.successful`, or `RESULTS.invalid_samples` (outputs NaN, indices -1).
+
     The maximiser Phi_k is the sample with block (i*, s*) replaced by `point`.
     """
 
@@ -50,9 +62,15 @@ class Separation(eqx.Module):
     probe: Array
     point: Array
     distance: Array
+    result: RESULTS
+
+    @property
+    def stats(self) -> dict:
+        """`moved`: whether the maximiser moves a block (value > 0)."""
+        return {"moved": self.value > 0}
 
 
-class ExchangeSolution(eqx.Module):
+class ExchangeSolution(AbstractSolution):
     """Result of `exchange_method` (Algorithm 2).
 
     **Fields:**
@@ -66,7 +84,9 @@ class ExchangeSolution(eqx.Module):
     - `iterations`: separation rounds run (the paper's while-loop passes); masters = iterations - 1.
     - `max_cv`, `history_lower`, `history_upper`: per iteration n = 1..iterations (NaN after):
       max_k CV_k at the start of round n, and the bounds then known.
-    - `result`: `RESULTS.successful` or `RESULTS.exchange_max_iterations`.
+    - `result`: `RESULTS.successful`, `RESULTS.exchange_max_iterations`, `RESULTS.milp_failed`
+      (`master="milp"`), or `RESULTS.invalid_epsilon` / `RESULTS.invalid_samples` (numbers NaN,
+      `orders` -1, `iterations` 0).
     """
 
     value: Array
@@ -79,3 +99,8 @@ class ExchangeSolution(eqx.Module):
     history_lower: Array
     history_upper: Array
     result: RESULTS
+
+    @property
+    def stats(self) -> dict:
+        """`iterations` (separation rounds) and `bracket` (upper - lower)."""
+        return {"iterations": self.iterations, "bracket": self.upper - self.lower}

@@ -7,6 +7,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from ._checks import check_count
 from ._orders import _cycle_bottlenecks
 
 _Q = 4  # tangent lines kept per point and sample in the kappa search
@@ -129,8 +130,8 @@ def _bnb(point_fn, eps, hi, grid, rounds, keep, split):
         c_su = tmap(lambda z: z[:, 1:], spts)
         flat = lambda z: z.reshape((keep * split,) + z.shape[2:])  # noqa: E731
         c_lb = LB(flat(c_lo), flat(c_up), flat(fpts), tmap(flat, c_sl), tmap(flat, c_su))
-        slots = jnp.concatenate([idx[:, None], n0 + r * n_new
-                                 + jnp.arange(n_new).reshape(keep, split - 1)], axis=1)
+        fresh = n0 + r * n_new + jnp.arange(n_new).reshape(keep, split - 1)
+        slots = jnp.concatenate([idx[:, None], fresh.astype(idx.dtype)], axis=1)
         slots = slots.reshape(-1)
         put = lambda z, v: z.at[slots].set(v)  # noqa: E731
         lo, up, fu, lb = put(lo, flat(c_lo)), put(up, flat(c_up)), put(fu, flat(fpts)), put(lb, c_lb)
@@ -193,6 +194,8 @@ def _golden(G, hi, iters, kappa0=None):
 
 
 class _SearchConfig(eqx.Module):
+    """Sizes of the kappa search (static: they fix the shapes)."""
+
     grid: int = eqx.field(static=True, default=32)
     rounds: int = eqx.field(static=True, default=16)
     keep: int = eqx.field(static=True, default=4)
@@ -200,10 +203,11 @@ class _SearchConfig(eqx.Module):
     golden: int = eqx.field(static=True, default=32)
 
     def __check_init__(self):
-        if self.grid < self.keep + 1 or self.keep < 1 or self.split < 2 or self.rounds < 0:
+        for name, least in (("grid", 2), ("rounds", 0), ("keep", 1), ("split", 2), ("golden", 0)):
+            check_count(getattr(self, name), name, least)
+        if self.grid < self.keep + 1:
             raise ValueError(
-                "kappa search needs grid >= keep + 1, keep >= 1, split >= 2, rounds >= 0; got "
-                f"grid={self.grid}, keep={self.keep}, split={self.split}, rounds={self.rounds}."
+                f"kappa search needs grid >= keep + 1; got grid={self.grid}, keep={self.keep}."
             )
 
 

@@ -4,8 +4,23 @@ separation oracle."""
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, Bool, Float
 
-from ._checks import Support, _check_linear, _check_support, _float_dtype
+from .._solution import RESULTS, finish
+from ._checks import (
+    Support,
+    as_real,
+    bad_budget_data,
+    check_support,
+    float_dtype,
+    linear_arrays,
+    mask_invalid,
+    raise_invalid,
+    scalar_arg,
+    stand_in_linear,
+    validity,
+    value_check,
+)
 from ._results import Separation
 
 
@@ -55,26 +70,51 @@ def _rho(a, beta, g, kappa, support):
     return vals[j], pts[j]
 
 
-def budget_rho(a, prices, point, kappa, support: Support = "triangle"):
+def budget_rho(
+    a: Float[Array, " k"],
+    prices: Float[Array, " k"],
+    point: Float[Array, " k"],
+    kappa,
+    support: Support = "triangle",
+) -> tuple[Float[Array, ""], Float[Array, " k"]]:
     r"""rho(a; A, g, kappa) = min_{gamma in A} <a, gamma> + kappa ||gamma - g||_2 in closed form.
 
     A = {gamma in R^k_+ : <prices, gamma> <= 1} (`support="triangle"`) or the budget line
-    <prices, gamma> = 1 (`support="line"`); k = 1 or 2; `point` = g must lie in A. The minimum is
-    the smaller of <a, g> (stay) and the exact minimum along each edge of A (a convex 1-D problem
-    with a closed-form stationary point); an interior minimiser other than g exists only when
-    ||a|| = kappa, and then its value is <a, g>.
+    <prices, gamma> = 1 (`support="line"`); k = 1 or 2. The minimum is the smaller of <a, g>
+    (stay) and the exact minimum along each edge of A (a convex 1-D problem with a closed-form
+    stationary point); an interior minimiser other than g exists only when ||a|| = kappa, and
+    then its value is <a, g>.
 
-    **Returns:** (value, minimiser). One instance; `jax.vmap` for batches.
+    **Arguments:**
+
+    - `a`: the linear cost, shape (k,), finite.
+    - `prices`: the budget's prices, shape (k,), finite and > 0.
+    - `point`: g, shape (k,), inside A.
+    - `kappa`: the transport price, a finite scalar >= 0.
+    - `support`: "triangle" or "line".
+
+    **Returns:** (value, minimiser). One instance; `jax.vmap` for batches. Out-of-range values
+    raise a ValueError (concrete inputs) or a run-time error inside `jit`/`vmap`.
     """
-    _check_support(support)
-    a, prices, point = (jnp.asarray(x) for x in (a, prices, point))
-    dt = _float_dtype(a, prices, point)
+    check_support(support)
+    a, prices, point = (as_real(x, n) for x, n in ((a, "a"), (prices, "prices"), (point, "point")))
+    kappa = as_real(kappa, "kappa")
+    dt = float_dtype(a, prices, point, kappa)
     if a.ndim != 1 or a.shape[0] not in (1, 2) or prices.shape != a.shape or point.shape != a.shape:
         raise ValueError(
             "`a`, `prices` and `point` must be vectors of the same length k in {1, 2}; got "
             f"{a.shape}, {prices.shape}, {point.shape}."
         )
-    return _rho(a.astype(dt), prices.astype(dt), point.astype(dt), jnp.asarray(kappa, dt), support)
+    a, prices, point = a.astype(dt), prices.astype(dt), point.astype(dt)
+    kappa = scalar_arg(kappa, "kappa", dt)
+    kappa = value_check(kappa, ~(kappa >= 0) | ~jnp.isfinite(kappa),
+                        "`kappa` must be finite and >= 0.")
+    a = value_check(a, ~jnp.all(jnp.isfinite(a)), "`a` must be finite.")
+    point = value_check(
+        point, bad_budget_data(prices[None, None], point[None, None, None], support),
+        "`prices` must be finite and > 0 and `point` must lie in the budget set A (>= 0, "
+        "<prices, point> <= 1, and = 1 for support='line').")
+    return _rho(a, prices, point, kappa, support)
 
 
 def _edges_linear(prices, samples, kappa, support):
@@ -110,28 +150,58 @@ def _separate(prices, sample, U, kappa, v, support):
     moved = m > 0
     return Separation(value=value, cv=value - v, agent=i, block=s, probe=t,
                       point=jnp.where(moved, pts[i, s, t], sample[i, s]),
-                      distance=jnp.where(moved, dist[i, s, t], 0.0))
+                      distance=jnp.where(moved, dist[i, s, t], 0.0),
+                      result=RESULTS.successful)
 
 
-def separation_oracle(prices, sample, upper, kappa, v=0.0, *, support: Support = "triangle") -> Separation:
+def separation_oracle(
+    prices: Float[Array, "M T k"],
+    sample: Float[Array, "M T k"],
+    upper: Bool[Array, "M T T"],
+    kappa,
+    v=0.0,
+    *,
+    support: Support = "triangle",
+    throw: bool = True,
+) -> Separation:
     r"""The separation problem (19) over Gamma for one sample, in closed form.
 
     sup_Phi [h_U(Phi) - kappa d(Phi, Phi_k)] = max(0, max_{(i,s,t) in U} [1 - rho(alpha_t^i;
     A_s^i, x_{s,k}^i, kappa)]); the maximiser moves one block only.
 
-    **Arguments:** `prices` (M, T, k); `sample` (M, T, k) = Phi_k; `upper` (M, T, T) bool,
-    U[i, s, t] = "s at or above t" (all True = ties, u = 0; see `upper_mask`); `kappa` >= 0;
-    `v` = v_k.
+    **Arguments:**
+
+    - `prices`: (M, T, k), finite and > 0.
+    - `sample`: (M, T, k), the joint sample Phi_k, inside its budget sets.
+    - `upper`: (M, T, T) bool, U[i, s, t] = "s at or above t" (all True = ties, u = 0; see
+      `upper_mask`).
+    - `kappa`: the Wasserstein multiplier, finite and >= 0.
+    - `v`: v_k, finite.
+    - `support`: "triangle" or "line".
+    - `throw`: raise when the data are invalid; with `False` the result is
+      `RESULTS.invalid_samples` and the outputs are NaN (-1 for the indices).
+
+    **Returns:** a `Separation`.
     """
-    return _separation_oracle(jnp.asarray(prices), jnp.asarray(sample), jnp.asarray(upper),
-                              jnp.asarray(kappa), jnp.asarray(v), support)
-
-
-@eqx.filter_jit
-def _separation_oracle(prices, sample, upper, kappa, v, support):
-    prices, samples, kappa = _check_linear(prices, sample[None], kappa, support)
+    prices, samples, kappa = linear_arrays(prices, as_real(sample, "sample")[None], kappa, support)
+    dt = prices.dtype
     M, T, _ = prices.shape
+    upper = jnp.asarray(upper)
     if upper.shape != (M, T, T) or upper.dtype != jnp.bool_:
         raise ValueError(f"`upper` must be a boolean array of shape (M, T, T) = {(M, T, T)}; got "
                          f"{upper.shape} {upper.dtype}.")
-    return _separate(prices, samples[0], upper, kappa, jnp.asarray(v, prices.dtype), support)
+    v = scalar_arg(v, "v", dt)
+    kappa = value_check(kappa, ~(kappa >= 0) | ~jnp.isfinite(kappa),
+                        "`kappa` must be finite and >= 0.")
+    v = value_check(v, ~jnp.isfinite(v), "`v` must be finite.")
+    code = validity(jnp.asarray(False), bad_budget_data(prices, samples, support))
+    raise_invalid(code, throw)
+    return _separation_oracle(prices, samples, upper, kappa, v, code, support, throw)
+
+
+@eqx.filter_jit
+def _separation_oracle(prices, samples, upper, kappa, v, code, support, throw):
+    prices, samples, kappa = stand_in_linear(prices, samples, kappa, code)
+    sol = _separate(prices, samples[0], upper, kappa, v, support)
+    sol = mask_invalid(sol, code, ints=("agent", "block", "probe"))
+    return finish(sol, throw)
