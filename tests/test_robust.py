@@ -286,38 +286,60 @@ def test_vmap_matches_loop(triangle_set):
 
 
 def test_bad_input_errors(triangle_set):
+    """Structure is refused when traced; invalid values follow the throw rule: a ValueError for
+    concrete inputs, the same message as a run-time error inside jit (the full corpus of bad
+    inputs is tests/corpus/robust.py)."""
     P, X, E, _ = triangle_set
     p, x = P[0], X[0]
     with pytest.raises(ValueError, match="`samples` is empty"):
         rp.robust_pareto_gap(p, x[:0], 0.1)
     with pytest.raises(ValueError, match="`samples` must have shape"):
         rp.robust_pareto_gap(p, x[:, :, :2], 0.1)
-    with pytest.raises(ValueError, match="`samples` must have shape"):
-        rp.robust_pareto_gap(p, x[0], 0.1)
     with pytest.raises(ValueError, match="`prices` must have shape"):
         rp.robust_pareto_gap(p[0], x, 0.1)
     with pytest.raises(ValueError, match="k = 1 or 2"):
         rp.robust_pareto_gap(np.ones((M, T, 3)), np.zeros((N, M, T, 3)), 0.1)
     with pytest.raises(ValueError, match="`epsilon` must be a scalar"):
         rp.robust_pareto_gap(p, x, np.array([0.1, 0.2]))
-    with pytest.raises(ValueError, match="`support`"):
-        rp.robust_pareto_gap(p, x, 0.1, support="disc")
-    with pytest.raises(ValueError, match="`master`"):
-        rp.exchange_method(p, x, 0.1, master="lp")
-    with pytest.raises(ValueError, match="`upper` must be a boolean"):
-        rp.separation_oracle(p, x[0], np.ones((M, T)), 1.0)
     with pytest.raises(ValueError, match="outside jit/vmap"):
         jax.jit(lambda e: rp.robust_pareto_gap(p, x, e, exact=True).value)(0.1)
-    single = rp.robust_pareto_gap  # jitted inside (eqx.filter_jit): errors carry their message
-    single(p, x, 0.1)  # valid input compiles and runs
-    with pytest.raises(eqx.EquinoxRuntimeError, match="`epsilon`"):
-        single(p, x, -0.1)
-    with pytest.raises(eqx.EquinoxRuntimeError, match="`epsilon`"):
-        single(p, x, np.nan)
-    with pytest.raises(eqx.EquinoxRuntimeError, match="budget sets"):
-        single(p, x * 3.0, 0.1)
-    with pytest.raises(eqx.EquinoxRuntimeError, match="`prices` must be finite and > 0"):
-        single(-p, x, 0.1)
+    for eps in (-0.1, np.nan, np.inf):
+        with pytest.raises(ValueError, match="`epsilon`.*NaN, infinite or negative"):
+            rp.robust_pareto_gap(p, x, eps)
+    with pytest.raises(ValueError, match="every sample must lie in its budget set"):
+        rp.robust_pareto_gap(p, x * 3.0, 0.1)
+    with pytest.raises(ValueError, match="`prices` must be finite and > 0"):
+        rp.robust_pareto_gap(-p, x, 0.1)
+    # traced: the same message, raised by the throw rule inside jit
+    single = jax.jit(lambda e: rp.robust_pareto_gap(p, x, e).value)
+    single(0.1)
+    with pytest.raises(eqx.EquinoxRuntimeError, match="`epsilon`.*NaN, infinite or negative"):
+        single(-0.1)
+    # throw=False: the code, NaN outputs and orders -1
+    sol = rp.robust_pareto_gap(p, x, -0.1, throw=False)
+    assert sol.result == rp.RESULTS.invalid_epsilon and str(sol.result) == "invalid_epsilon"
+    assert np.isnan(float(sol.value)) and np.all(np.asarray(sol.orders) == -1)
+
+
+def test_one_bad_element_leaves_the_batch_untouched(triangle_set):
+    """vmap with throw=False: a bad element gets NaN outputs and its own code; the healthy
+    elements are bit-identical to the batch without bad elements."""
+    P, X, E, sol = triangle_set
+    P2, X2, E2 = P.copy(), X.copy(), E.copy()
+    E2[5], P2[7, 0, 1, 0], X2[9, 0, 1, 1, 0] = np.nan, -1.0, 1e3
+    X2[11, 0, 0, 0, 0] = np.nan
+    bad = _gap_batch(P2, X2, E2)
+    names = bad.result.names()
+    assert names[5] == "invalid_epsilon"
+    assert names[7] == names[9] == names[11] == "invalid_samples"
+    flagged = np.zeros(B, bool)
+    flagged[[5, 7, 9, 11]] = True
+    for f in ("value", "lower", "upper", "kappa"):
+        assert np.all(np.isnan(getattr(bad, f)[flagged]))
+        np.testing.assert_array_equal(getattr(bad, f)[~flagged], getattr(sol, f)[~flagged])
+    assert np.all(bad.orders[flagged] == -1)
+    np.testing.assert_array_equal(bad.orders[~flagged], sol.orders[~flagged])
+    np.testing.assert_array_equal(names[~flagged], sol.result.names()[~flagged])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -381,7 +403,7 @@ def test_exchange_method_milp_master_distinct_samples(triangle_set):
         assert float(ex.lower) <= ub + 1e-7 and float(ex.upper) >= lb - 1e-7
         n = int(ex.iterations)
         assert np.asarray(ex.max_cv)[n - 1] <= 0.02
-    with pytest.raises(eqx.EquinoxRuntimeError, match="master='milp'"):
+    with pytest.raises(ValueError, match="master='milp'"):
         rp.exchange_method(P[50], X[50], 0.1)
 
 

@@ -60,6 +60,8 @@ class RobustGapObjective(AbstractGapObjective):
     num_probes: int | None = eqx.field(static=True, default=None)
 
     def __check_init__(self):
+        if not isinstance(self.game, AbstractGame):
+            raise TypeError(f"`game` must be an AbstractGame; got {type(self.game).__name__}.")
         if self.bound not in ("value", "upper", "lower"):
             raise ValueError(f"`bound` must be 'value', 'upper' or 'lower'; got {self.bound!r}.")
         check_support(self.support)
