@@ -85,7 +85,7 @@ def scan_paths(method: AbstractDesignMethod, fn: Callable, keys, states, args, *
         def body(st, i):
             return jax.lax.cond(i < active, run, skip, st)
 
-        return jax.lax.scan(body, state, jnp.arange(num_steps))
+        return jax.lax.scan(body, state, jnp.arange(num_steps, dtype=jnp.asarray(active).dtype))
 
     n = jax.tree_util.tree_leaves(keys)[0].shape[0]
     if batch_size is None or batch_size >= n:

@@ -121,8 +121,10 @@ class GradientDesign(AbstractDesignMethod):
 
     def init(self, theta0) -> GradientState:
         theta0 = self.project(self.check_theta0(theta0))
-        return GradientState(theta=theta0, opt_state=self.transformation.init(theta0),
-                             n=jnp.array(1), stopped=jnp.array(False))
+        with jax.numpy_dtype_promotion("standard"):
+            opt_state = self.transformation.init(theta0)
+        return GradientState(theta=theta0, opt_state=opt_state, n=jnp.array(1),
+                             stopped=jnp.array(False))
 
     def step(self, key, state: GradientState, fn: Callable, args: Any = None):
         theta = state.theta
@@ -140,8 +142,9 @@ class GradientDesign(AbstractDesignMethod):
             stopped = stopped | (value <= self.stop_tol)
         failed = ~(jnp.all(jnp.isfinite(grad)) & jnp.isfinite(value))
         grad = jnp.where(failed, 0.0, grad)
-        updates, opt_state = self.transformation.update(grad, state.opt_state, theta)
-        new = self.project(optax.apply_updates(theta, updates))
+        with jax.numpy_dtype_promotion("standard"):  # optax mixes Python floats and int counts
+            updates, opt_state = self.transformation.update(grad, state.opt_state, theta)
+            new = self.project(optax.apply_updates(theta, updates))
         frozen = stopped | failed
         new, opt_state = freeze(frozen, (theta, state.opt_state), (new, opt_state))
         info = GradientInfo(value=value, surrogate=surrogate, gradient=grad, stopped=stopped,

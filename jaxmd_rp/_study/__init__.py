@@ -47,16 +47,33 @@ checkpoint/resume and a reproducible run directory.
 
 from ._checkpoint import (
     CHECKPOINT_FORMAT as CHECKPOINT_FORMAT,
+)
+from ._checkpoint import (
     CheckpointError as CheckpointError,
+)
+from ._checkpoint import (
     fingerprint as fingerprint,
+)
+from ._checkpoint import (
     latest_checkpoint_step as latest_checkpoint_step,
+)
+from ._checkpoint import (
     load_checkpoint as load_checkpoint,
 )
 from ._devices import (
     STUDY_AXIS as STUDY_AXIS,
+)
+from ._devices import (
     device_info as device_info,
+)
+from ._devices import (
     study_devices as study_devices,
+)
+from ._devices import (
     study_mesh as study_mesh,
 )
-from ._rundir import RunDirectoryLocked as RunDirectoryLocked, write_run_info as write_run_info
-from ._runner import StudyResult as StudyResult, run_study as run_study, study_memory as study_memory
+from ._rundir import RunDirectoryLocked as RunDirectoryLocked
+from ._rundir import write_run_info as write_run_info
+from ._runner import StudyResult as StudyResult
+from ._runner import run_study as run_study
+from ._runner import study_memory as study_memory

@@ -197,8 +197,12 @@ def steps(run_dir: str) -> tuple[list[int], list[int]]:
     d = os.path.join(run_dir, CHECKPOINT_SUBDIR)
     if not os.path.isdir(d):
         return [], []
-    steps = sorted(manager(d, create=False).all_steps())
-    return steps, [s for s in steps if os.path.exists(os.path.join(d, str(s), SEAL))]
+    # orbax commits a step by renaming its temporary directory to the bare step number; listing
+    # the directory (instead of opening a CheckpointManager) involves no collective, so every
+    # process of a multi-host run can call it at any time
+    found = sorted(int(n) for n in os.listdir(d)
+                   if n.isdigit() and os.path.isdir(os.path.join(d, n)))
+    return found, [s for s in found if os.path.exists(os.path.join(d, str(s), SEAL))]
 
 
 def latest_checkpoint_step(run_dir: str) -> int | None:

@@ -15,7 +15,8 @@ from typing import Any
 import equinox as eqx
 import jax
 import numpy as np
-from jax.sharding import Mesh, PartitionSpec
+from jax.experimental import multihost_utils
+from jax.sharding import PartitionSpec
 
 from .._design._base import AbstractDesignMethod
 from .._design._driver import check_args, check_paths, record_study, scan_paths
@@ -282,6 +283,8 @@ def run_study(fn: Callable, method: AbstractDesignMethod, theta0, args: Any = No
     with RunDirLock(run_dir):
         committed, sealed = _check_run_dir(run_dir, resume, overwrite)
         start = run.restore(run_dir, sealed[-1]) if resume else 0
+        if jax.process_count() > 1:  # every process has read the directory before anyone writes
+            multihost_utils.sync_global_devices("jaxmd_rp study: run directory checked")
         write_run_info(run_dir, run_config if run_config is not None else config, mesh,
                        study_config=config, resumed_from=start,
                        extra={"num_paths": P, "num_steps": num_steps, "chunk": chunk,
