@@ -107,14 +107,23 @@ def budget_rho(
         )
     a, prices, point = a.astype(dt), prices.astype(dt), point.astype(dt)
     kappa = scalar_arg(kappa, "kappa", dt)
-    kappa = value_check(kappa, ~(kappa >= 0) | ~jnp.isfinite(kappa),
-                        "`kappa` must be finite and >= 0.")
-    a = value_check(a, ~jnp.all(jnp.isfinite(a)), "`a` must be finite.")
+    bad_kappa, bad_a, bad_point = _rho_flags(a, prices, point, kappa, support)
+    kappa = value_check(kappa, bad_kappa, "`kappa` must be finite and >= 0.")
+    a = value_check(a, bad_a, "`a` must be finite.")
     point = value_check(
-        point, bad_budget_data(prices[None, None], point[None, None, None], support),
+        point, bad_point,
         "`prices` must be finite and > 0 and `point` must lie in the budget set A (>= 0, "
         "<prices, point> <= 1, and = 1 for support='line').")
-    return _rho(a, prices, point, kappa, support)
+    return _rho_jit(a, prices, point, kappa, support)
+
+
+@eqx.filter_jit
+def _rho_flags(a, prices, point, kappa, support):
+    bad_point = bad_budget_data(prices[None, None], point[None, None, None], support)
+    return ~(kappa >= 0) | ~jnp.isfinite(kappa), ~jnp.all(jnp.isfinite(a)), bad_point
+
+
+_rho_jit = eqx.filter_jit(_rho)
 
 
 def _edges_linear(prices, samples, kappa, support):
