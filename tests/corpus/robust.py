@@ -355,6 +355,9 @@ CASES = [
             "`G` must be finite and > 0"),
     refused(f"{C}/eta-too-small", lambda: rp.certificate_from_orders(np.arange(60)[None], 1e-6),
             ValueError, "`eta` is too small for T = 60"),
+    refused(f"{C}/eta-beyond-precision",  # (1 + 1/0.01)^7 = 1e14: c off by 8e-5 relative
+            lambda: rp.certificate_from_orders(np.arange(8)[None], 0.01), ValueError,
+            "`eta` is too small for T = 8 in float64"),
     refused(f"{C}/traced-not-a-permutation",
             lambda: eqx.filter_jit(rp.certificate_from_orders)(np.array([[1, 1, 0]]), 0.1),
             eqx.EquinoxRuntimeError, "must be a permutation of 0..T-1"),
