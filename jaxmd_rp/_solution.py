@@ -85,6 +85,11 @@ class RESULTS(optx.RESULTS):  # pyright: ignore[reportGeneralTypeIssues]
         "check or it stopped early; the reported numbers are not certified. Try the exact "
         "enumeration method where it exists, or report the data set."
     )
+    invalid_data = (
+        "This element's input is invalid (NaN/inf values; for consumer data also negative prices "
+        "or bundles, or a non-positive expenditure), so it was not computed; its outputs are NaN. "
+        "Clean or drop the element."
+    )
     invalid_epsilon = (
         "`epsilon` (the Wasserstein radius) is NaN, infinite or negative: pass a finite radius "
         ">= 0 (with throw=False this element's outputs are NaN)."
