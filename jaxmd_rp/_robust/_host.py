@@ -1,47 +1,31 @@
-"""Every SciPy (host) code path of the robust gap: the MILP master (18) (`milp_master`), Algorithm 2
-with that master (`exchange_milp`) and the exact robust gap (`robust_exact`). SciPy is imported
-lazily (an optional extra); these paths run outside `jit`/`vmap` and raise through
-`raise_on_host` with a `RESULTS` code."""
-
-import warnings
+"""Every host (SciPy) code path of the robust gap: the MILP master (18) (`milp_master`),
+Algorithm 2 with that master (`exchange_milp`) and the exact robust gap (`robust_exact`). SciPy is
+reached through the library's one SciPy module (`_scipy`, imported lazily there); these paths run
+outside `jit`/`vmap` and raise through `raise_on_host` with a `RESULTS` code."""
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._scipy import host_array, solve_milp, sparse_rows
 from .._solution import RESULTS, raise_on_host
 from ._orders import _masked_value, _upper_mask
 from ._results import ExchangeSolution, RobustGap
 from ._search import _golden, _SearchConfig
 from ._separation import _edges_linear, _nominal_linear, _separate
 
+_FEATURE = "The MILP path (master='milp' / exact=True)"
 _INTEGRAL = 1e-6  # a binary of the MILP solution further than this from {0, 1} is not accepted
 _FEASIBLE = 1e-7  # cut rows re-checked at the solution, absolute (HiGHS runs at 1e-10)
+_HIGHS = {"primal_feasibility_tolerance": 1e-10, "mip_feasibility_tolerance": 1e-10}
 
 
-def _require_scipy():
-    try:
-        import scipy.optimize as so
-        import scipy.sparse as ss
-    except ImportError as e:  # pragma: no cover - exercised only without scipy
-        raise ImportError(
-            "The exact MILP master needs SciPy (>= 1.9, with HiGHS): `pip install scipy` or "
-            "`pip install jaxmd_rp[milp]`. Without it use master='closure' (one sample or "
-            "identical samples) or the JAX bounds of `robust_pareto_gap`."
-        ) from e
-    return so, ss
-
-
-def _not_traced(*xs):
-    for x in xs:
-        try:
-            np.asarray(x)
-        except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
-            raise ValueError(
-                "The MILP path (master='milp' / exact=True) runs SciPy on the host: call it "
-                "outside jit/vmap (loop over instances in Python)."
-            ) from None
+def _not_traced(**arrays):
+    """A ValueError naming the path when an input is traced (SciPy runs on the host)."""
+    for name, x in arrays.items():
+        if x is not None:
+            host_array(x, name, _FEATURE)
 
 
 class _Layout:
@@ -153,36 +137,27 @@ def milp_master(cuts, eps, hi, N, M, T, *, mip_rel_gap=1e-10, throw=True):
 
     **Returns:** (dual bound, kappa, v (N,), orders (M, T) top first).
     """
-    so, ss = _require_scipy()
     lay = _Layout(N, M, T)
     rows, cols, vals, lo, up, r = _master_rows(cuts, lay)
+    if r == 0:  # no cut with a positive entry and T <= 2: the empty master, kappa = v = 0
+        return 0.0, 0.0, np.zeros(N), np.tile(np.arange(T), (M, 1))
     c = np.zeros(lay.nvar)
     c[0] = float(eps)
     c[1:1 + N] = 1.0 / N
     integrality = np.zeros(lay.nvar)
     integrality[1 + N:] = 1
     ub = np.concatenate([[float(hi)], np.full(N, np.inf), np.ones(lay.nvar - 1 - N)])
-    cons = []
-    if r:
-        A = ss.csr_matrix((vals, (rows, cols)), shape=(r, lay.nvar))
-        cons = [so.LinearConstraint(A, np.asarray(lo), np.asarray(up))]
-    with warnings.catch_warnings():  # HiGHS tolerances are passed to HiGHS verbatim (a warning)
-        warnings.simplefilter("ignore", RuntimeWarning)
-        res = so.milp(c, integrality=integrality, bounds=so.Bounds(np.zeros(lay.nvar), ub),
-                      constraints=cons,
-                      options={"mip_rel_gap": mip_rel_gap, "presolve": False,
-                               "primal_feasibility_tolerance": 1e-10,
-                               "mip_feasibility_tolerance": 1e-10})
-    if res.x is not None:
-        z = res.x
-        kappa, v = float(z[0]), np.maximum(z[1:1 + N], 0.0)
-        orders, ok = _orders_of(z, lay)
+    A = sparse_rows(zip(rows, cols, vals, strict=True), (r, lay.nvar))
+    sol = solve_milp(c, A, np.asarray(lo), np.asarray(up), integrality=integrality,
+                     lb=np.zeros(lay.nvar), ub=ub, presolve=False, mip_rel_gap=mip_rel_gap,
+                     highs_options=_HIGHS)
+    if sol.x is not None:
+        kappa, v = float(sol.x[0]), np.maximum(sol.x[1:1 + N], 0.0)
+        orders, ok = _orders_of(sol.x, lay)
         if ok and _verified(cuts, lay, kappa, v, orders):
-            bound = getattr(res, "mip_dual_bound", None)
-            if bound is None or not np.isfinite(bound):
-                bound = res.fun
-            return float(min(bound, res.fun)), kappa, v, orders
-    raise_on_host(RESULTS.milp_failed, throw, f"(master (18): {res.message})")
+            bound = sol.bound if np.isfinite(sol.bound) else sol.objective
+            return float(min(bound, sol.objective)), kappa, v, orders
+    raise_on_host(RESULTS.milp_failed, throw, f"(master (18): {sol.message})")
     return np.nan, np.nan, np.full(N, np.nan), np.full((M, T), -1)
 
 
@@ -224,12 +199,12 @@ def _invalid_exchange(M, T, H, dt, code):
 
 def exchange_milp(prices, samples, eps, code, delta, relative_tol, H, support, cfg, throw):
     """Algorithm 2 on the host with the MILP master (any samples; see `exchange_method`)."""
-    _not_traced(prices, samples, eps, delta, relative_tol)
+    _not_traced(prices=prices, samples=samples, epsilon=eps, delta=delta,
+                relative_tol=relative_tol)
     N, M, T, _ = samples.shape
     dt = prices.dtype
     if code != RESULTS.successful:  # invalid data (throw=True has raised already)
         return _invalid_exchange(M, T, H, dt, code)
-    _require_scipy()
     P, e, delta = np.asarray(prices), float(eps), float(delta)
     rel = None if relative_tol is None else float(relative_tol)
     W = np.asarray(_nominal_linear(prices, samples))  # (N, M, T, T)
@@ -278,7 +253,7 @@ def robust_exact(prices, samples, eps, code, support, tol, throw):
     """The exact robust gap: the exchange method with the exact MILP master, run to `tol`
     (default 1e-8 absolute; HiGHS runs with feasibility tolerances of 1e-10, so much tighter
     requests can stall: `RESULTS.robust_gap_inexact`)."""
-    _not_traced(prices, samples, eps, tol)
+    _not_traced(prices=prices, samples=samples, epsilon=eps, tol=tol)
     tol_ = 1e-8 if tol is None else float(tol)
     ex = exchange_milp(prices, samples, eps, code, tol_, None, 400, support, _SearchConfig(),
                        False)

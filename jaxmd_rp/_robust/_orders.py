@@ -4,15 +4,14 @@ theorem), and `certificate_from_orders` builds an explicit (u, lambda) from them
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
-from .._pareto_gap import bottleneck_closure
+from .._pareto_gap import bottleneck, bottleneck_closure
 from ._checks import as_real, float_dtype, scalar_arg, value_check
 
 
 def _cycle_bottlenecks(a):
-    """(B, C): C the (max, min) closure of each (T, T) graph of `a` and B = max_t C[..., t, t], the
-    largest cycle bottleneck of each graph."""
-    C = bottleneck_closure(a)
-    return jnp.max(jnp.diagonal(C, axis1=-2, axis2=-1), axis=-1), C
+    """(B, C): the largest cycle bottleneck B of each (T, T) graph of `a` and its (max, min)
+    closure C (the robust gap needs C too: orders and critical cycles are read off it)."""
+    return bottleneck(a, with_closure=True)
 
 
 def _relaxed_F(a):

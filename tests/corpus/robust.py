@@ -212,7 +212,7 @@ CASES = [
     refused(f"{A}/golden-float", _gap(golden=3.5), TypeError, "`golden` must be an integer"),
     refused(f"{A}/exact-under-jit",
             lambda: jax.jit(lambda e: rp.robust_pareto_gap(P, X, e, exact=True).value)(0.1),
-            ValueError, "runs SciPy on the host: call it outside jit/vmap"),
+            ValueError, "runs SciPy on the host and cannot be traced"),
     # ---- robust_pareto_gap: values (concrete: ValueError; traced: the same message at run time)
     refused(f"{A}/epsilon-negative", _gap(epsilon=-0.1), ValueError, BAD_EPS),
     refused(f"{A}/epsilon-nan", _gap(epsilon=np.nan), ValueError, BAD_EPS),
