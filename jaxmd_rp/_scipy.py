@@ -62,6 +62,7 @@ class HostSolve:
     objective: float
     status: int
     message: str
+    bound: float = float("nan")  # MILP: the solver's dual bound (<= objective); NaN if none
 
     @property
     def success(self) -> bool:
@@ -69,7 +70,8 @@ class HostSolve:
 
 
 def solve_milp(c, A, lo, hi, *, integrality, lb, ub, presolve: bool = True,
-               mip_rel_gap: float = 0.0, time_limit: float | None = None) -> HostSolve:
+               mip_rel_gap: float = 0.0, time_limit: float | None = None,
+               highs_options: dict | None = None) -> HostSolve:
     """min c.x subject to lo <= A x <= hi, lb <= x <= ub, x_j integer where integrality[j] = 1.
 
     **Arguments:**
@@ -79,6 +81,8 @@ def solve_milp(c, A, lo, hi, *, integrality, lb, ub, presolve: bool = True,
     - `presolve`: HiGHS presolve (HiGHS's default, on; see the module docstring).
     - `mip_rel_gap`: relative optimality gap at which HiGHS may stop (0: prove optimality).
     - `time_limit`: seconds, or None for no limit.
+    - `highs_options`: further HiGHS options (e.g. `primal_feasibility_tolerance`), passed to
+      HiGHS verbatim (without SciPy's warning about options it does not know by name).
 
     **Returns:** a `HostSolve` (never raises on solver failure).
     """
@@ -86,10 +90,16 @@ def solve_milp(c, A, lo, hi, *, integrality, lb, ub, presolve: bool = True,
     options = dict(MILP_OPTIONS, presolve=bool(presolve), mip_rel_gap=float(mip_rel_gap))
     if time_limit is not None:
         options["time_limit"] = float(time_limit)
-    res = so.milp(np.asarray(c, float), constraints=[so.LinearConstraint(A, lo, hi)],
-                  integrality=np.asarray(integrality), bounds=so.Bounds(lb, ub), options=options)
+    options.update(highs_options or {})
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Unrecognized options", RuntimeWarning)
+        res = so.milp(np.asarray(c, float), constraints=[so.LinearConstraint(A, lo, hi)],
+                      integrality=np.asarray(integrality), bounds=so.Bounds(lb, ub),
+                      options=options)
     fun = float(res.fun) if res.fun is not None else float("nan")
-    return HostSolve(x=res.x, objective=fun, status=int(res.status), message=str(res.message))
+    bound = getattr(res, "mip_dual_bound", None)
+    return HostSolve(x=res.x, objective=fun, status=int(res.status), message=str(res.message),
+                     bound=float("nan") if bound is None else float(bound))
 
 
 def sparse_rows(entries, shape):

@@ -35,9 +35,7 @@ LONG_FUNCTIONS = {
 LONG_MODULES = {}
 # violations known today, each test expected to fail (strict: a fixed one must leave this list)
 KNOWN = {
-    ("size", "_robust.py"): "1317 lines holding eight concerns; to be split by concern",
     ("size", "_equilibrium.py"): "solve_equilibrium is 107 lines; to be split with the KKT assembly",
-    ("lazy", "_robust.py"): "imports warnings inside milp_master",
     ("lazy", "_welfare.py"): "imports solve_equilibrium inside welfare_report",
 }
 
