@@ -109,7 +109,7 @@ def main():
     print(f"backend {jax.default_backend()}, jax {jax.__version__}, {os.cpu_count()} cores, "
           f"{args.datasets} data sets x M = 3 agents")
     lat = latency()
-    print(f"single call, (3, 10, 10): " + ", ".join(f"{k} {v:.1f} us" for k, v in lat.items())
+    print("single call, (3, 10, 10): " + ", ".join(f"{k} {v:.1f} us" for k, v in lat.items())
           + f"; ratio pareto_gap / trivial = {lat['pareto_gap'] / lat['trivial jit']:.1f}")
     hdr = f"{'T':>4} {'method':<22} {'us/dataset':>12} {'max |dL|':>10} {'x jaxmd_rp':>11}"
     print(hdr)

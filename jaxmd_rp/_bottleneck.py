@@ -32,7 +32,7 @@ rounds, so the cost is a few passes over W instead of T.
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, Int
+from jaxtyping import Array, Float
 
 _UNROLL_T = 64  # unroll Floyd-Warshall up to this T (straight-line fused kernels)
 _CHUNK_BYTES = 2**19  # CPU, closure: matrices per chunk of about this size (cache-resident)

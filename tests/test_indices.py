@@ -13,12 +13,11 @@ from tests.reference.consumer import (
     ccei_bruteforce,
     exact_relations,
     garp_bruteforce,
-    garp_exact,
     garp_e_holds,
+    garp_exact,
     houtman_maks_bruteforce,
     varian_index_bruteforce,
 )
-
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 

@@ -35,6 +35,15 @@ class _Unbounded(rp.AbstractGame):
         return x / probe[0] - 1.0
 
 
+def _apply_if_finite_step(theta):
+    """One optax step guarded by apply_if_finite on the gap's gradient: skipped when NaN."""
+    opt = optax.apply_if_finite(optax.sgd(0.1), max_consecutive_errors=5)
+    state = opt.init(theta)
+    grad = jax.grad(rp.ParetoGapObjective(RIVER))(theta, PROBES)
+    updates, state = opt.update(grad, state, theta)
+    return optax.apply_updates(theta, updates), state.notfinite_count
+
+
 def _spsa(**kw):
     return lambda: rp.SPSA(*BOX, **kw)
 
@@ -180,6 +189,13 @@ CASES += [
     refused("design/Observer/tremble-above-one", lambda: rp.Observer(RIVER, num_samples=2,
             noise=1.5, noise_model="tremble"), ValueError,
             r"`noise` must be in \[0, 1\] for noise_model='tremble'"),
+    correct("design/ParetoGapObjective/failed-solve-nan-gradient",
+            lambda: (rp.ParetoGapObjective(RIVER)(jnp.full(7, 1.5), PROBES),
+                     jax.grad(rp.ParetoGapObjective(RIVER))(jnp.full(7, 1.5), PROBES)),
+            lambda vg: bool(jnp.isnan(vg[0])) and bool(jnp.all(jnp.isnan(vg[1])))),
+    correct("design/ParetoGapObjective/apply-if-finite-skips",
+            lambda: _apply_if_finite_step(jnp.full(7, 1.5)),
+            lambda out: bool(jnp.all(out[0] == 1.5)) and int(out[1]) == 1),
     correct("design/ParetoGapObjective/deterministic-without-key",
             lambda: rp.ParetoGapObjective(RIVER)(jnp.full(7, 0.3), PROBES),
             lambda L: bool(jnp.isfinite(L)) and float(L) >= 0),
