@@ -36,15 +36,37 @@ from ._pareto_gap import (
     pareto_gap_unchecked as pareto_gap_unchecked,
     recover_utilities as recover_utilities,
 )
-from ._design import ParetoGapObjective as ParetoGapObjective, sample_probes as sample_probes
-from ._spsa import (
-    SPSA as SPSA,
-    SPSAInfo as SPSAInfo,
-    SPSAState as SPSAState,
-    SPSATrace as SPSATrace,
+from ._objective import (
+    AbstractGapObjective as AbstractGapObjective,
+    AbstractObjective as AbstractObjective,
+    AbstractSurrogateObjective as AbstractSurrogateObjective,
+    sample_probes as sample_probes,
+)
+from ._observe import Observer as Observer
+from ._design._base import (
+    AbstractDesignInfo as AbstractDesignInfo,
+    AbstractDesignMethod as AbstractDesignMethod,
+    AbstractDesignState as AbstractDesignState,
+)
+from ._design._objectives import (
+    ParetoGapObjective as ParetoGapObjective,
+    SmoothedGapObjective as SmoothedGapObjective,
+    pareto_gap_smooth as pareto_gap_smooth,
+)
+from ._design._spsa import SPSA as SPSA, SPSAInfo as SPSAInfo, SPSAState as SPSAState
+from ._design._gradient import (
+    GradientDesign as GradientDesign,
+    GradientInfo as GradientInfo,
+    GradientState as GradientState,
+)
+from ._design._driver import (
+    DesignTrace as DesignTrace,
+    DesignTrace as SPSATrace,
+    design_minimise as design_minimise,
+    design_minimise as spsa_minimise,
+    design_steps as design_steps,
+    design_steps as spsa_steps,
     path_keys as path_keys,
-    spsa_minimise as spsa_minimise,
-    spsa_steps as spsa_steps,
 )
 from ._consumer import budget_values as budget_values, ccei as ccei, garp as garp
 from ._concentration import concentration_bound as concentration_bound
@@ -75,6 +97,7 @@ from ._robust import (
 )
 from ._study import (
     CheckpointError as CheckpointError,
+    RunDirectoryLocked as RunDirectoryLocked,
     StudyResult as StudyResult,
     device_info as device_info,
     latest_checkpoint_step as latest_checkpoint_step,
@@ -85,14 +108,6 @@ from ._study import (
     study_mesh as study_mesh,
     write_run_info as write_run_info,
 )
-from ._gradient import (
-    GradientDesign as GradientDesign,
-    GradientInfo as GradientInfo,
-    GradientState as GradientState,
-    SmoothedGapObjective as SmoothedGapObjective,
-    pareto_gap_smooth as pareto_gap_smooth,
-)
-from ._spsa import spsa_minimise as design_minimise
 from ._welfare import (
     WelfareReport as WelfareReport,
     social_optimum as social_optimum,

@@ -92,7 +92,7 @@ class Observer(eqx.Module):
                 raise ValueError(
                     f"`noise` must be in [0, 1] for noise_model='tremble' (a shrink fraction); "
                     f"got {float(v)}.")
-        if not is_zero(self.noise) and self.num_samples is None:
+        if is_concrete(self.noise) and not is_zero(self.noise) and self.num_samples is None:
             raise ValueError("`noise` perturbs samples: set `num_samples` (N >= 1) as well.")
 
     @property

@@ -24,11 +24,6 @@ def test_public_names():
         assert hasattr(rp, name), name
     assert hasattr(rp.games, "RiverPollution")
     assert isinstance(rp.__version__, str)
-    import subprocess
-    import sys
-
-    r = subprocess.run([sys.executable, "-m", "jaxmd_rp.cli", "--help"], capture_output=True, text=True)
-    assert r.returncode == 0 and "fig6" in r.stdout and "quickstart" in r.stdout
 
 
 def test_library_does_not_flip_x64():

@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 
 import jaxmd_rp as rp
-from jaxmd_rp._study import _seal
+from jaxmd_rp import report
+from jaxmd_rp._study._checkpoint import _seal
 from jaxmd_rp.experiments import fig6
 
 # shared by the in-process tests below, so that they reuse one compilation
@@ -49,6 +50,15 @@ EIGHT_DEVICES = textwrap.dedent(
             r = rp.run_study(fn, spsa, th0, targets, keys=keys, num_steps=9, chunk=4, devices=nd,
                              max_paths_per_batch=b)
             res[f"quad_{nd}_{b}_theta"], res[f"quad_{nd}_{b}_value"] = r.theta, r.value
+    # gradient-based design through the same runner (an optimiser state in every path's state)
+    gd = rp.GradientDesign(-jnp.ones(3), jnp.ones(3), learning_rate=0.05, stop_tol=None)
+    tr = rp.design_minimise(fn, gd, th0, targets, key=jax.random.PRNGKey(0), num_steps=9)
+    res["grad_ref_theta"], res["grad_ref_value"] = np.asarray(tr.theta), np.asarray(tr.value)
+    for nd in (1, 2, 4, 8):
+        for b in (None, 3):
+            r = rp.run_study(fn, gd, th0, targets, keys=keys, num_steps=9, chunk=4, devices=nd,
+                             max_paths_per_batch=b)
+            res[f"grad_{nd}_{b}_theta"], res[f"grad_{nd}_{b}_value"] = r.theta, r.value
     # the river game (Figure 6)
     cfg = fig6.Fig6Config(paths=10, iters=3, chunk=3, stop=False)
     for nd, b in ((1, None), (2, None), (4, None), (8, None), (8, 1)):
@@ -69,6 +79,7 @@ def _env(**extra):
     return env
 
 
+@pytest.mark.slow
 def test_one_two_four_eight_devices_identical(tmp_path):
     script = tmp_path / "eight.py"
     script.write_text(EIGHT_DEVICES)
@@ -80,6 +91,8 @@ def test_one_two_four_eight_devices_identical(tmp_path):
         for b in ("None", "3"):
             np.testing.assert_array_equal(res[f"quad_{nd}_{b}_theta"], res["quad_ref_theta"])
             np.testing.assert_array_equal(res[f"quad_{nd}_{b}_value"], res["quad_ref_value"])
+            np.testing.assert_array_equal(res[f"grad_{nd}_{b}_theta"], res["grad_ref_theta"])
+            np.testing.assert_array_equal(res[f"grad_{nd}_{b}_value"], res["grad_ref_value"])
     ref = {name: res[f"river_1_None_{name}"] for name in ("theta", "values", "failed")}
     assert ref["theta"].shape == (4, 10, 7) and ref["values"].shape == (3, 10)
     assert np.all(np.isfinite(ref["values"]))
@@ -152,6 +165,7 @@ def _cli(*args):
     return [sys.executable, "-m", "jaxmd_rp.cli", "fig6", *map(str, args)]
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
     out = tmp_path / "killed"
     cfg = dataclasses.replace(SMALL, iters=40)
@@ -185,7 +199,7 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
     np.testing.assert_array_equal(arrays["theta_history"], ref.theta)
     np.testing.assert_array_equal(arrays["theta"], ref.theta[-1])
     assert not np.array_equal(ref.theta[killed_at], ref.theta[-1])  # the paths kept moving
-    fig6.write_outputs(ref, str(tmp_path / "ref"))
+    report.write_fig6_outputs(ref, str(tmp_path / "ref"))
     for name in ("fig6.csv", "fig6_paths.csv"):  # same numbers to the last bit, printed
         assert (out / name).read_text() == (tmp_path / "ref" / name).read_text()
     with open(out / "fig6.csv") as f:
@@ -200,6 +214,7 @@ def _free_port():
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_processes_jax_distributed(tmp_path):
     """The multi-host path on one machine: two processes joined by `jax.distributed` (CPU
     collectives over gloo), one device each; process 0 writes the outputs."""
@@ -220,7 +235,7 @@ def test_two_processes_jax_distributed(tmp_path):
     arrays, _ = rp.load_checkpoint(str(out))
     np.testing.assert_array_equal(arrays["theta_history"], ref.theta)
     np.testing.assert_array_equal(arrays["value"], ref.values)
-    fig6.write_outputs(ref, str(tmp_path / "ref"))
+    report.write_fig6_outputs(ref, str(tmp_path / "ref"))
     assert (out / "fig6_paths.csv").read_text() == (tmp_path / "ref" / "fig6_paths.csv").read_text()
 
 

@@ -21,19 +21,20 @@ these settings changes the numbers.
 """
 
 import dataclasses
-import json
-import os
-import sys
+import warnings
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .. import games
-from .._design import ParetoGapObjective, sample_probes
-from .._spsa import SPSA, path_keys
+from .._design._driver import path_keys
+from .._design._objectives import ParetoGapObjective
+from .._design._spsa import SPSA
+from .._objective import sample_probes
 from .._study import run_study
-from ._common import write_dict_csv
+from .._study._progress import Progress
+from .._welfare import welfare_report
 
 THETA_NAMES = ("d2", "c11", "c12", "c13", "c21", "c22", "c23")
 CPU_PATHS_PER_BATCH = 50  # default memory/cache batch on CPU backends (accelerators: all paths)
@@ -117,7 +118,8 @@ def study_config(cfg: Fig6Config) -> dict:
 def run_fig6(cfg: Fig6Config, progress: bool = True, *, devices=None, max_paths_per_batch=None,
              memory_budget: float | None = None, run_dir: str | None = None,
              checkpoint_every: int | None = None, resume: bool = False,
-             track_welfare: bool = True, welfare_paths: int = WELFARE_PATHS) -> Fig6Result:
+             overwrite: bool = False, track_welfare: bool = True,
+             welfare_paths: int = WELFARE_PATHS) -> Fig6Result:
     """Run the experiment: `cfg.iters` SPSA iterations on `cfg.paths` paths, in chunks of
     `cfg.chunk` iterations per compiled call (one compilation; a progress bar between chunks).
 
@@ -129,27 +131,21 @@ def run_fig6(cfg: Fig6Config, progress: bool = True, *, devices=None, max_paths_
     With `track_welfare` (default) the true welfare along the run is computed afterwards on the
     first `welfare_paths` paths (`welfare_track`; the designer never uses it).
     """
-    from tqdm.auto import tqdm
-
     _, objective, spsa, theta0, probes, run_keys = build(cfg)
     if max_paths_per_batch is None and memory_budget is None and jax.default_backend() == "cpu":
         # cache-sized batches: on a CPU about 1.5x faster than all paths at once (same numbers)
         max_paths_per_batch = CPU_PATHS_PER_BATCH
-    bar = tqdm(total=cfg.iters, desc="SPSA iterations", unit="it", disable=not progress)
+    with Progress(progress, cfg.iters, "SPSA iterations") as bar:
+        def report(done, total, v):
+            bar.update(done, mean_gap=f"{np.nanmean(v):.3g}",
+                       at_zero=f"{np.mean(v <= cfg.zero_tol):.0%}")
 
-    def report(done, total, v):
-        bar.update(done - bar.n)
-        bar.set_postfix(mean_gap=f"{np.nanmean(v):.3g}", at_zero=f"{np.mean(v <= cfg.zero_tol):.0%}")
-
-    try:
         res = run_study(objective, spsa, theta0, probes, keys=run_keys, num_steps=cfg.iters,
                         chunk=cfg.chunk, devices=devices, max_paths_per_batch=max_paths_per_batch,
-                        memory_budget=memory_budget,
-                        run_dir=run_dir, checkpoint_every=checkpoint_every, resume=resume,
+                        memory_budget=memory_budget, run_dir=run_dir,
+                        checkpoint_every=checkpoint_every, resume=resume, overwrite=overwrite,
                         config=study_config(cfg), run_config=dataclasses.asdict(cfg),
                         progress=report)
-    finally:
-        bar.close()
     out = Fig6Result(cfg, res.value, res.theta, res.failed, res.seconds, res.compile_seconds,
                      devices=res.num_devices, start_iteration=res.start_iteration)
     if track_welfare and welfare_paths > 0:
@@ -168,8 +164,6 @@ def welfare_track(cfg: Fig6Config, theta: np.ndarray, batch: int = None):
     `fresh_probes`). `theta` is (iters, paths, 7) for the first `paths` paths of the study. One
     compiled call, mapped over iterations and over batches of `batch` paths (memory bound).
     """
-    from .._welfare import welfare_report
-
     game, _, _, _, probes, _ = build(cfg)
     theta = jnp.asarray(theta)
     probes = probes[: theta.shape[1]]
@@ -191,8 +185,6 @@ def welfare_track(cfg: Fig6Config, theta: np.ndarray, batch: int = None):
 
 def table(res: Fig6Result) -> list[dict]:
     """One row per iteration n: the `fig6.csv` columns."""
-    import warnings
-
     rows = []
     z = res.config.zero_tol
     for n in range(res.values.shape[0]):
@@ -220,6 +212,30 @@ def _row(res: Fig6Result, n: int, v: np.ndarray, z: float) -> dict:
         row["min_welfare_ratio"] = float(np.nanmin(res.welfare_ratio[n]))
         row["mean_distance_to_optimum"] = float(np.nanmean(res.distance_to_optimum[n]))
     return row
+
+
+PATH_COLUMNS = ("path", "first_zero_n", "final_gap") + tuple(f"final_{n}" for n in THETA_NAMES)
+
+
+def path_table(res: Fig6Result) -> list[dict]:
+    """One row per path: the `fig6_paths.csv` columns (`first_zero_n` = -1: never reached 0)."""
+    z = res.config.zero_tol
+    hit = res.values <= z
+    rows = []
+    for p in range(res.values.shape[1]):
+        first = int(np.argmax(hit[:, p]) + 1) if hit[:, p].any() else -1
+        row = {"path": p, "first_zero_n": first, "final_gap": res.values[-1, p]}
+        row.update({f"final_{n}": res.theta[-1, p, j] for j, n in enumerate(THETA_NAMES)})
+        rows.append(row)
+    return rows
+
+
+def summary(res: Fig6Result) -> dict:
+    """The `fig6_summary.json` content: configuration, claim check, timing, backend."""
+    return {"config": dataclasses.asdict(res.config), "claim": claim_check(res),
+            "seconds": res.seconds, "compile_seconds": res.compile_seconds,
+            "jax_version": jax.__version__, "backend": jax.default_backend(),
+            "devices": res.devices, "start_iteration": res.start_iteration}
 
 
 def claim_check(res: Fig6Result, n_claim: int = CLAIM_N) -> dict:
@@ -294,160 +310,3 @@ def summary_text(res: Fig6Result) -> str:
         f"{chk['frac_zero_at_n']:.1%}."
     )
     return "\n".join(lines)
-
-
-def write_outputs(res: Fig6Result, out_dir: str) -> dict:
-    """Write fig6.csv, fig6_paths.csv, fig6.png, fig6_summary.json; return the paths."""
-    import csv
-
-    os.makedirs(out_dir, exist_ok=True)
-    rows = table(res)
-    csv_path = write_dict_csv(os.path.join(out_dir, "fig6.csv"), rows)
-    paths_path = os.path.join(out_dir, "fig6_paths.csv")
-    z = res.config.zero_tol
-    with open(paths_path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["path", "first_zero_n", "final_gap"] + [f"final_{n}" for n in THETA_NAMES])
-        hit = res.values <= z
-        for p in range(res.values.shape[1]):
-            first = int(np.argmax(hit[:, p]) + 1) if hit[:, p].any() else -1
-            w.writerow([p, first, res.values[-1, p]] + list(res.theta[-1, p]))
-    png_path = os.path.join(out_dir, "fig6.png")
-    plot(res, png_path)
-    summ_path = os.path.join(out_dir, "fig6_summary.json")
-    with open(summ_path, "w") as f:
-        json.dump({"config": dataclasses.asdict(res.config), "claim": claim_check(res),
-                   "seconds": res.seconds, "compile_seconds": res.compile_seconds,
-                   "jax_version": jax.__version__, "backend": jax.default_backend(),
-                   "devices": res.devices, "start_iteration": res.start_iteration}, f, indent=2)
-    return {"csv": csv_path, "paths_csv": paths_path, "png": png_path, "summary": summ_path}
-
-
-def plot(res: Fig6Result, path: str):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = table(res)
-    n = np.array([r["n"] for r in rows])
-    mean = np.array([r["mean_gap"] for r in rows])
-    std = np.array([r["std_gap"] for r in rows])
-    frac = np.array([r["frac_zero"] for r in rows])
-    welfare = "mean_welfare_ratio" in rows[0]
-    fig, ax = plt.subplots(1, 3 if welfare else 2, figsize=(16 if welfare else 11, 4))
-    ax[0].errorbar(n, mean, yerr=std, fmt="o-", ms=3, capsize=2)
-    ax[0].set_xlabel("iteration n")
-    ax[0].set_ylabel(r"Pareto gap $L(\theta_n)$")
-    ax[0].set_title(f"mean $\\pm$ 1 sd over {res.values.shape[1]} paths")
-    ax[0].set_ylim(bottom=min(0.0, float(np.min(mean - std))))
-    ax[1].plot(n, frac, "o-", ms=3)
-    ax[1].set_ylim(-0.02, 1.02)
-    ax[1].set_xlabel("iteration n")
-    ax[1].set_ylabel(r"share of paths with $L(\theta_n) = 0$")
-    ax[1].axvline(CLAIM_N, color="grey", ls=":", lw=1)
-    if welfare:
-        ax[2].plot(n, [r["mean_welfare_ratio"] for r in rows], "o-", ms=3, label="mean")
-        ax[2].plot(n, [r["min_welfare_ratio"] for r in rows], ":", label="worst path")
-        ax[2].axhline(1.0, color="grey", lw=1)
-        ax[2].set_xlabel("iteration n")
-        ax[2].set_ylabel(r"true welfare $W(x_{NE}) / W(x_{SO})$")
-        ax[2].set_title("harness only: is the equilibrium socially optimal?")
-        ax[2].legend()
-    cfg = res.config
-    fig.suptitle(f"River game, Algorithm 1 ({cfg.variant}, probe={cfg.probe_reading}, "
-                 f"scale={cfg.scale:g}, stop={'on' if cfg.stop else 'off'})")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def register(sub):
-    """Add the `jaxmd-rp fig6` subcommand."""
-    p = sub.add_parser("fig6", help="reproduce Figure 6: Algorithm 1 (SPSA) on the river game")
-    p.add_argument("--paths", type=int, default=200, help="Monte-Carlo paths (paper: 200)")
-    p.add_argument("--iters", type=int, default=50, help="SPSA iterations per path")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", "--run-dir", dest="out", default="fig6_out",
-                   help="run directory: outputs, run.json and checkpoints/ (--run-dir is an alias)")
-    p.add_argument("--probes", type=int, default=10, help="T, probes per path (paper: 10)")
-    p.add_argument("--variant", choices=["classic", "printed"], default="classic",
-                   help="river profit: classic Krawczyk-Uryasev form, or the paper's printed eq. (20)")
-    p.add_argument("--probe-reading", choices=["shared", "station", "own"], default="shared",
-                   help="which constraint the designer's probe g_t^i is (docs/river.md)")
-    p.add_argument("--scale", type=float, default=100.0,
-                   help="divide probe values by this (100 = units of the cap; 1 = raw units)")
-    p.add_argument("--no-stop", action="store_true",
-                   help="keep iterating a path after L(theta_n) = 0 (default: freeze it)")
-    p.add_argument("--fresh-probes", action="store_true",
-                   help="draw new probes every iteration (default: once per path, as Algorithm 1)")
-    p.add_argument("--perturbation", choices=["project", "raw"], default="project",
-                   help="project theta +- c_n Delta_n onto Theta (default) or use them as they are")
-    p.add_argument("--chunk", type=int, default=5, help="iterations per compiled call")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--welfare-paths", type=int, default=WELFARE_PATHS, metavar="N",
-                   help="track the true welfare (harness only) on the first N paths; 0 = off")
-    g = p.add_argument_group("large studies (README: 'Large studies: several GPUs and hosts')")
-    g.add_argument("--devices", type=int, default=None, metavar="N",
-                   help="shard the paths over the first N devices (default: all devices)")
-    g.add_argument("--max-paths-per-batch", type=int, default=None, metavar="B",
-                   help="memory bound: each device evaluates at most this many paths at once "
-                        f"(default: all on GPU/TPU, {CPU_PATHS_PER_BATCH} on CPU)")
-    g.add_argument("--memory-budget", type=float, default=None, metavar="GIB",
-                   help="memory bound in GiB per device: choose --max-paths-per-batch from XLA's "
-                        "memory analysis of the compiled step (one extra compilation)")
-    g.add_argument("--checkpoint-every", type=int, default=None, metavar="K",
-                   help="write a checkpoint to OUT/checkpoints every K iterations (and at the end)")
-    g.add_argument("--resume", action="store_true",
-                   help="continue from the latest checkpoint in OUT (same flags; --iters may grow)")
-    g.add_argument("--distributed", action="store_true",
-                   help="multi-host: call jax.distributed.initialize() first (every host runs the "
-                        "same command; process 0 writes the outputs)")
-    g.add_argument("--coordinator", default=None, metavar="HOST:PORT",
-                   help="with --distributed: coordinator address host:port (else auto-detected)")
-    g.add_argument("--num-processes", type=int, default=None, help="with --distributed")
-    g.add_argument("--process-id", type=int, default=None, help="with --distributed")
-    p.set_defaults(func=cli_main)
-
-
-def cli_main(args) -> int:
-    from .._study import CheckpointError
-    from ..cli import enable_x64, require
-
-    require(args.paths >= 1, "--paths must be >= 1")
-    require(args.iters >= 1, "--iters must be >= 1")
-    require(args.probes >= 1, "--probes must be >= 1")
-    require(args.scale > 0, "--scale must be > 0 (it divides the probe values)")
-    require(args.chunk >= 1, "--chunk must be >= 1")
-    for flag, v in (("--devices", args.devices), ("--max-paths-per-batch", args.max_paths_per_batch),
-                    ("--checkpoint-every", args.checkpoint_every)):
-        require(v is None or v >= 1, f"{flag} must be >= 1")
-    require(args.memory_budget is None or args.memory_budget > 0, "--memory-budget must be > 0")
-    require(args.welfare_paths >= 0, "--welfare-paths must be >= 0")
-
-    if args.distributed:
-        jax.distributed.initialize(coordinator_address=args.coordinator,
-                                   num_processes=args.num_processes, process_id=args.process_id)
-    enable_x64()
-    cfg = Fig6Config(
-        paths=args.paths, iters=args.iters, seed=args.seed, num_probes=args.probes,
-        variant=args.variant, probe_reading=args.probe_reading, scale=args.scale,
-        stop=not args.no_stop, fresh_probes=args.fresh_probes, perturbation=args.perturbation,
-        chunk=args.chunk,
-    )
-    main = jax.process_index() == 0
-    try:
-        res = run_fig6(cfg, progress=not args.quiet and main, devices=args.devices,
-                       max_paths_per_batch=args.max_paths_per_batch,
-                       memory_budget=None if args.memory_budget is None else args.memory_budget * 2**30,
-                       run_dir=args.out,
-                       checkpoint_every=args.checkpoint_every, resume=args.resume,
-                       welfare_paths=args.welfare_paths)
-    except (CheckpointError, FileExistsError) as e:
-        print(f"jaxmd-rp fig6: error: {e}", file=sys.stderr)
-        return 2
-    if main:
-        files = write_outputs(res, args.out)
-        print(summary_text(res))
-        print("wrote " + ", ".join(files.values()))
-    return 0

@@ -15,9 +15,7 @@ and in one of 200 (the same prices for every eps).
 
 import dataclasses
 import functools
-import json
 import math
-import os
 import time
 
 import jax
@@ -25,9 +23,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import games
-from .._design import sample_probes
+from .._objective import sample_probes
 from .._robust import exchange_method, robust_pareto_gap
-from ._common import write_dict_csv
+from .._solution import RESULTS
+from .._study._progress import Progress
 
 CLAIM_ITERATIONS = 8.0
 RUN_COLUMNS = ["epsilon", "run", "iterations", "value", "lower", "upper"]
@@ -97,19 +96,6 @@ def _batched(cfg: Fig7Config):
 
 def run_fig7(cfg: Fig7Config, progress: bool = True) -> Fig7Result:
     """Algorithm 2 and the exact robust gap on `cfg.runs` runs for every radius."""
-    if progress:
-        from tqdm.auto import tqdm
-    else:  # no import (tqdm.auto warns inside notebooks without ipywidgets)
-        class tqdm:  # noqa: N801
-            def __init__(self, *a, **k):
-                pass
-
-            def update(self, n):
-                pass
-
-            def close(self):
-                pass
-
     eps = jnp.asarray(cfg.epsilons, jnp.result_type(float))
     milp = cfg.noise > 0 and cfg.num_samples > 1
     chunk = max(1, min(cfg.chunk, cfg.runs))
@@ -117,7 +103,7 @@ def run_fig7(cfg: Fig7Config, progress: bool = True) -> Fig7Result:
     f = None if milp else _batched(cfg)
     parts = []
     t0 = time.perf_counter()
-    bar = tqdm(total=cfg.runs, desc="Algorithm 2 runs", unit="run", disable=not progress)
+    bar = Progress(progress, cfg.runs, "Algorithm 2 runs", unit="run")
     for c in range(n_chunks):
         ids = np.arange(c * chunk, (c + 1) * chunk)
         real = ids < cfg.runs
@@ -128,14 +114,12 @@ def run_fig7(cfg: Fig7Config, progress: bool = True) -> Fig7Result:
         else:
             ex, rg = f(P, X, eps)
             parts.append(jax.tree_util.tree_map(lambda z: np.asarray(z)[real], (ex, rg)))
-        bar.update(int(real.sum()))
+        bar.update(min((c + 1) * chunk, cfg.runs))
     bar.close()
     seconds = time.perf_counter() - t0
     ex = jax.tree_util.tree_map(lambda *z: np.concatenate(z), *[p[0] for p in parts])
     rg = jax.tree_util.tree_map(lambda *z: np.concatenate(z), *[p[1] for p in parts])
     T = lambda z: np.swapaxes(np.asarray(z), 0, 1)  # noqa: E731  (R, E, ...) -> (E, R, ...)
-    from .._solution import RESULTS
-
     return Fig7Result(
         config=cfg, iterations=T(ex.iterations), value=T(ex.value), lower=T(ex.lower),
         upper=T(ex.upper), kappa=T(ex.kappa), max_cv=T(ex.max_cv), hist_lower=T(ex.history_lower),
@@ -183,6 +167,31 @@ def table(res: Fig7Result) -> list[dict]:
                 "mean_upper": float(np.mean(res.hist_upper[e, running, n - 1])),
             })
     return rows
+
+
+RUN_TABLE_COLUMNS = RUN_COLUMNS + ["exact_value", "exact_lower", "exact_upper", "kappa",
+                                   "final_max_cv", "converged"]
+
+
+def run_table(res: Fig7Result) -> list[dict]:
+    """One row per radius and run: the `fig7_runs.csv` columns."""
+    rows = []
+    for e, eps in enumerate(res.config.epsilons):
+        for r in range(res.iterations.shape[1]):
+            n = int(res.iterations[e, r])
+            values = [eps, r, n, res.value[e, r], res.lower[e, r], res.upper[e, r],
+                      res.exact[e, r], res.exact_lower[e, r], res.exact_upper[e, r],
+                      res.kappa[e, r], res.max_cv[e, r, n - 1], bool(res.converged[e, r])]
+            rows.append(dict(zip(RUN_TABLE_COLUMNS, values, strict=True)))
+    return rows
+
+
+def summary(res: Fig7Result) -> dict:
+    """The `fig7_summary.json` content: configuration, claim check, timing, backend."""
+    cfg = dataclasses.asdict(res.config)
+    cfg["epsilons"] = list(cfg["epsilons"])
+    return {"config": cfg, "claim": claim_check(res), "seconds": res.seconds,
+            "jax_version": jax.__version__, "backend": jax.default_backend()}
 
 
 def claim_check(res: Fig7Result) -> list[dict]:
@@ -248,122 +257,3 @@ def summary_text(res: Fig7Result) -> str:
         f"gap on every run: {'yes' if all(c['max_abs_value_minus_exact'] <= cfg.delta + 1e-9 for c in chk) else 'NO'}."
     )
     return "\n".join(lines)
-
-
-def write_outputs(res: Fig7Result, out_dir: str) -> dict:
-    """Write fig7.csv, fig7_runs.csv, fig7.png and fig7_summary.json; return their paths."""
-    import csv
-
-    os.makedirs(out_dir, exist_ok=True)
-    rows = table(res)
-    csv_path = write_dict_csv(os.path.join(out_dir, "fig7.csv"), rows)
-    runs_path = os.path.join(out_dir, "fig7_runs.csv")
-    with open(runs_path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(RUN_COLUMNS + ["exact_value", "exact_lower", "exact_upper", "kappa",
-                                  "final_max_cv", "converged"])
-        for e, eps in enumerate(res.config.epsilons):
-            for r in range(res.iterations.shape[1]):
-                n = int(res.iterations[e, r])
-                w.writerow([eps, r, n, res.value[e, r], res.lower[e, r], res.upper[e, r],
-                            res.exact[e, r], res.exact_lower[e, r], res.exact_upper[e, r],
-                            res.kappa[e, r], res.max_cv[e, r, n - 1], bool(res.converged[e, r])])
-    png_path = os.path.join(out_dir, "fig7.png")
-    plot(res, png_path)
-    summ_path = os.path.join(out_dir, "fig7_summary.json")
-    with open(summ_path, "w") as f:
-        cfg = dataclasses.asdict(res.config)
-        cfg["epsilons"] = list(cfg["epsilons"])
-        json.dump({"config": cfg, "claim": claim_check(res), "seconds": res.seconds,
-                   "jax_version": jax.__version__, "backend": jax.default_backend()}, f, indent=2)
-    return {"csv": csv_path, "runs_csv": runs_path, "png": png_path, "summary": summ_path}
-
-
-def plot(res: Fig7Result, path: str):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = table(res)
-    cfg = res.config
-    fig, ax = plt.subplots(1, 3, figsize=(15, 4.2))
-    for e, eps in enumerate(cfg.epsilons):
-        rs = [r for r in rows if r["epsilon"] == eps]
-        n = np.array([r["iteration"] for r in rs])
-        m = np.array([r["mean_max_cv"] for r in rs])
-        sd = np.array([r["std_max_cv"] for r in rs])
-        ax[0].errorbar(n, m, yerr=sd, fmt="o-", ms=3, capsize=2, label=f"$\\epsilon$ = {eps:g}")
-        lo = np.array([r["mean_lower"] for r in rs])
-        up = np.array([r["mean_upper"] for r in rs])
-        line, = ax[1].plot(n, up, "o-", ms=3, label=f"UB, $\\epsilon$ = {eps:g}")
-        ax[1].plot(n, lo, "s--", ms=3, color=line.get_color(), label=f"LB, $\\epsilon$ = {eps:g}")
-        ax[1].axhline(float(np.mean(res.exact[e])), color=line.get_color(), lw=0.8, ls=":")
-        it = np.sort(res.iterations[e])
-        ax[2].step(it, np.arange(1, it.size + 1) / it.size, where="post", label=f"$\\epsilon$ = {eps:g}")
-    ax[0].axhline(cfg.delta, color="grey", ls=":", lw=1, label=f"$\\delta$ = {cfg.delta:g}")
-    ax[0].set_xlabel("iteration n")
-    ax[0].set_ylabel(r"mean of $\max_k CV_k$ (runs still running)")
-    ax[0].legend(fontsize=8)
-    ax[1].set_xlabel("iteration n")
-    ax[1].set_ylabel("mean bounds (dotted: mean exact $L_{DR}$)")
-    ax[1].legend(fontsize=7)
-    ax[2].axvline(CLAIM_ITERATIONS, color="grey", ls=":", lw=1)
-    ax[2].set_xlabel("iterations to $\\max_k CV_k \\leq \\delta$")
-    ax[2].set_ylabel("share of runs")
-    ax[2].legend(fontsize=8)
-    fig.suptitle(f"Algorithm 2 on the A.2 game: {cfg.runs} runs, support = {cfg.support}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def _floats(s: str) -> tuple:
-    return tuple(float(v) for v in s.split(",") if v.strip())
-
-
-def register(sub):
-    """Add the `jaxmd-rp fig7` subcommand."""
-    p = sub.add_parser("fig7", help="reproduce Figure 7: Algorithm 2 (exchange method) on the A.2 game")
-    p.add_argument("--runs", type=int, default=200, help="Monte-Carlo runs per radius (paper: 200)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="fig7_out", help="output folder")
-    p.add_argument("--delta", type=float, default=0.1, help="stopping tolerance on max_k CV_k")
-    p.add_argument("--epsilons", type=_floats, default=(0.001, 1.0, 10.0),
-                   help="comma-separated Wasserstein radii (paper: 0.001,1,10)")
-    p.add_argument("--relative-tol", type=float, default=None,
-                   help="also stop only when max_k CV_k <= relative_tol * UB_n")
-    p.add_argument("--support", choices=["triangle", "line"], default="triangle",
-                   help="support of the adversary: the budget triangle (default) or budget line")
-    p.add_argument("--num-samples", type=int, default=1,
-                   help="N samples per strategy (identical unless --noise > 0)")
-    p.add_argument("--noise", type=float, default=0.0,
-                   help="tremble of the samples (BudgetGame noise); > 0 with N > 1 uses the MILP master")
-    p.add_argument("--max-iterations", type=int, default=32)
-    p.add_argument("--chunk", type=int, default=50, help="runs per compiled call")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cli_main)
-
-
-def cli_main(args) -> int:
-    from ..cli import enable_x64, require
-
-    require(args.runs >= 1, "--runs must be >= 1")
-    require(len(args.epsilons) >= 1 and all(e >= 0 for e in args.epsilons),
-            "--epsilons must be one or more comma-separated radii >= 0 (e.g. 0.001,1,10)")
-    require(args.delta >= 0, "--delta must be >= 0")
-    require(args.relative_tol is None or args.relative_tol > 0, "--relative-tol must be > 0")
-    require(args.num_samples >= 1, "--num-samples must be >= 1")
-    require(args.noise >= 0, "--noise must be >= 0")
-    require(args.max_iterations >= 1, "--max-iterations must be >= 1")
-    require(args.chunk >= 1, "--chunk must be >= 1")
-    enable_x64()
-    cfg = Fig7Config(runs=args.runs, seed=args.seed, epsilons=tuple(args.epsilons),
-                     delta=args.delta, relative_tol=args.relative_tol, support=args.support,
-                     num_samples=args.num_samples, noise=args.noise,
-                     max_iterations=args.max_iterations, chunk=args.chunk)
-    res = run_fig7(cfg, progress=not args.quiet)
-    files = write_outputs(res, args.out)
-    print(summary_text(res))
-    print("wrote " + ", ".join(files.values()))
-    return 0

@@ -38,35 +38,20 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
-import optax
 from jaxtyping import Array
 
-
-def _as_leaf(v):
-    """Python numbers -> float64 numpy arrays (traced, not static, under `eqx.filter_jit`)."""
-    if isinstance(v, (int, float)):
-        return np.asarray(v, dtype=np.float64)
-    return v
-
-
-def _concrete(v) -> bool:
-    return not isinstance(v, jax.core.Tracer)
-
-
-def _check_box(lower, upper):
-    """Validate a box Theta = [lower, upper] given as arrays of shape (p,) (when concrete)."""
-    lower, upper = jnp.asarray(lower), jnp.asarray(upper)
-    if lower.ndim != 1 or lower.shape != upper.shape:
-        raise ValueError(
-            f"`lower` and `upper` must be 1-D arrays of the same shape (p,); got {lower.shape} "
-            f"and {upper.shape}."
-        )
-    if _concrete(lower) and _concrete(upper) and not bool(jnp.all(lower <= upper)):
-        raise ValueError("`lower` must be <= `upper` componentwise (the box Theta is empty).")
+from .._observe import as_leaf
+from ._base import (
+    AbstractDesignInfo,
+    AbstractDesignMethod,
+    AbstractDesignState,
+    check_box,
+    check_gain,
+    scalar_value,
+)
 
 
-class SPSAState(eqx.Module):
+class SPSAState(AbstractDesignState):
     """State of one SPSA path: `theta`, the next iteration index `n` (starts at 1), `stopped`."""
 
     theta: Array
@@ -74,7 +59,7 @@ class SPSAState(eqx.Module):
     stopped: Array
 
 
-class SPSAInfo(eqx.Module):
+class SPSAInfo(AbstractDesignInfo):
     """Diagnostics of one step (kept apart from the state).
 
     `value` = L(theta_n) (NaN if `track_value=False`), `value_plus`/`value_minus` = the two
@@ -90,7 +75,7 @@ class SPSAInfo(eqx.Module):
     failed: Array
 
 
-class SPSA(eqx.Module):
+class SPSA(AbstractDesignMethod):
     """Algorithm 1 (SPSA with annealing noise and projection on a box Theta).
 
     **Arguments:**
@@ -110,35 +95,34 @@ class SPSA(eqx.Module):
     lower: Array
     upper: Array
     # gains are array leaves (not static): a new value does not recompile, and a sweep can vmap
-    a: Array = eqx.field(default=0.5, converter=lambda v: _as_leaf(v))
-    c: Array = eqx.field(default=0.5, converter=lambda v: _as_leaf(v))
-    eta: Array = eqx.field(default=0.25, converter=lambda v: _as_leaf(v))
-    q: Array = eqx.field(default=1e-3, converter=lambda v: _as_leaf(v))
-    loglog_floor: Array = eqx.field(default=1.0, converter=lambda v: _as_leaf(v))
+    a: Array = eqx.field(default=0.5, converter=as_leaf)
+    c: Array = eqx.field(default=0.5, converter=as_leaf)
+    eta: Array = eqx.field(default=0.25, converter=as_leaf)
+    q: Array = eqx.field(default=1e-3, converter=as_leaf)
+    loglog_floor: Array = eqx.field(default=1.0, converter=as_leaf)
     stop_tol: float | None = eqx.field(static=True, default=1e-9)
     track_value: bool = eqx.field(static=True, default=True)
     perturbation: str = eqx.field(static=True, default="project")
 
     def __check_init__(self):
-        _check_box(self.lower, self.upper)
-        for name, ok in (("a", lambda v: v > 0), ("c", lambda v: v > 0), ("q", lambda v: v >= 0),
-                         ("eta", lambda v: 0 < v <= 1)):
-            v = getattr(self, name)
-            if _concrete(v) and not ok(float(v)):
-                raise ValueError(
-                    f"`{name}` = {float(v)} is out of range (need a > 0, c > 0, q >= 0, "
-                    "0 < eta <= 1; the paper uses eta in [1/6, 1/2])."
-                )
+        check_box(self.lower, self.upper)
+        check_gain("a", self.a, lambda v: v > 0, "a > 0")
+        check_gain("c", self.c, lambda v: v > 0, "c > 0")
+        check_gain("q", self.q, lambda v: v >= 0, "q >= 0")
+        check_gain("eta", self.eta, lambda v: 0 < v <= 1,
+                   "0 < eta <= 1; the paper uses eta in [1/6, 1/2]")
+        check_gain("loglog_floor", self.loglog_floor, lambda v: v > 0,
+                   "loglog_floor > 0: it bounds log log n away from 0 and -inf for small n")
         if self.perturbation not in ("project", "raw"):
             raise ValueError(f"`perturbation` must be 'project' or 'raw'; got {self.perturbation!r}.")
+        if self.stop_tol is not None and not (isinstance(self.stop_tol, (int, float))
+                                              and float(self.stop_tol) >= 0):
+            raise ValueError(f"`stop_tol` must be a number >= 0 or None; got {self.stop_tol!r}.")
         if self.stop_tol is not None and not self.track_value:
             raise ValueError("`stop_tol` needs `track_value=True` (stopping tests L(theta_n)).")
 
     def init(self, theta0) -> SPSAState:
-        theta0 = jnp.asarray(theta0)
-        if theta0.ndim != 1:
-            raise ValueError(f"`theta0` must have shape (p,); got {theta0.shape} (vmap for paths).")
-        theta0 = optax.projections.projection_box(theta0, self.lower, self.upper)
+        theta0 = self.project(self.check_theta0(theta0))
         return SPSAState(theta=theta0, n=jnp.array(1), stopped=jnp.array(False))
 
     def gains(self, n):
@@ -160,8 +144,7 @@ class SPSA(eqx.Module):
         w = jax.random.normal(wkey, theta.shape, dtype=theta.dtype)
         plus, minus = theta + c_n * delta, theta - c_n * delta
         if self.perturbation == "project":
-            plus = optax.projections.projection_box(plus, self.lower, self.upper)
-            minus = optax.projections.projection_box(minus, self.lower, self.upper)
+            plus, minus = self.project(plus), self.project(minus)
             spread = plus - minus
         else:
             spread = 2 * c_n * delta
@@ -169,7 +152,7 @@ class SPSA(eqx.Module):
             thetas = jnp.stack([theta, plus, minus])
         else:
             thetas = jnp.stack([plus, minus])
-        vals = jax.vmap(fn, in_axes=(0, None, None))(thetas, args, fkey)
+        vals = scalar_value(jax.vmap(fn, in_axes=(0, None, None))(thetas, args, fkey))
         if self.track_value:
             value, v_plus, v_minus = vals[0], vals[1], vals[2]
         else:
@@ -180,7 +163,7 @@ class SPSA(eqx.Module):
         grad = (v_plus - v_minus) / jnp.where(spread == 0, 1.0, spread)
         grad = jnp.where(spread == 0, 0.0, grad)
         failed = ~(jnp.isfinite(v_plus) & jnp.isfinite(v_minus))
-        new = optax.projections.projection_box(theta - a_n * grad + q_n * w, self.lower, self.upper)
+        new = self.project(theta - a_n * grad + q_n * w)
         new = jnp.where(stopped | failed, theta, new)
         info = SPSAInfo(value=value, value_plus=v_plus, value_minus=v_minus,
                         gradient=jnp.where(failed, 0.0, grad), stopped=stopped,
@@ -188,76 +171,3 @@ class SPSA(eqx.Module):
         return SPSAState(theta=new, n=state.n + 1, stopped=stopped), info
 
 
-class SPSATrace(eqx.Module):
-    """Output of `spsa_minimise` for P paths and n steps.
-
-    `theta`: (n + 1, P, p), theta_1 ... theta_{n+1}; `value`: (n, P), L(theta_1) ... L(theta_n);
-    `info`: the stacked `SPSAInfo` (leading axes (n, P)); `state`: the final states (resume from it).
-    """
-
-    theta: Array
-    value: Array
-    info: SPSAInfo
-    state: SPSAState
-
-
-def path_keys(key, num_paths: int | None = None, path_ids=None):
-    """Per-path keys `fold_in(key, path_id)`: path k's randomness depends on its index only."""
-    if path_ids is None:
-        path_ids = jnp.arange(num_paths)
-    return jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.asarray(path_ids))
-
-
-@eqx.filter_jit
-def spsa_steps(spsa: SPSA, fn, states: SPSAState, args, keys, num_steps: int):
-    """Run `num_steps` SPSA iterations on a batch of paths (leading axis) under one `lax.scan`.
-
-    `keys` are the per-path keys (`path_keys`); iteration n uses `fold_in(keys[k], n)`. Returns
-    (final states, stacked infos with leading axes (num_steps, P), thetas (num_steps, P, p)).
-    """
-
-    def one_path(key, state, a):
-        return spsa.step(jax.random.fold_in(key, state.n), state, fn, a)
-
-    def body(st, _):
-        new, info = jax.vmap(one_path)(keys, st, args)
-        return new, (info, new.theta)
-
-    states, (infos, thetas) = jax.lax.scan(body, states, None, length=num_steps)
-    return states, infos, thetas
-
-
-def spsa_minimise(fn: Callable, spsa: SPSA, theta0, args=None, *, key, num_steps: int,
-                  path_ids=None) -> SPSATrace:
-    """Minimise `fn` from P starting points at once (Algorithm 1 on P Monte-Carlo paths).
-
-    **Arguments:**
-
-    - `fn`: objective `fn(theta, args, key) -> scalar` (NaN = could not evaluate).
-    - `spsa`: an `SPSA` configuration.
-    - `theta0`: shape (P, p).
-    - `args`: per-path arguments with leading axis P (e.g. each path's probes), or `None`.
-    - `key`: a PRNG key; path k uses `fold_in(key, path_ids[k])` (default `path_ids = arange(P)`).
-    - `num_steps`: iterations; all of them run in one compiled `lax.scan`.
-
-    **Returns:** an `SPSATrace`.
-
-    ```python
-    >>> import jax, jax.numpy as jnp, jaxmd_rp as rp
-    >>> spsa = rp.SPSA(lower=-jnp.ones(2), upper=jnp.ones(2), q=0.0, stop_tol=None)
-    >>> fn = lambda th, args, key: jnp.sum((th - 0.3) ** 2)
-    >>> tr = rp.spsa_minimise(fn, spsa, jnp.zeros((4, 2)), key=jax.random.PRNGKey(0), num_steps=200)
-    >>> bool(jnp.allclose(tr.theta[-1], 0.3, atol=0.05))
-    True
-
-    ```
-    """
-    theta0 = jnp.asarray(theta0)
-    if theta0.ndim != 2:
-        raise ValueError(f"`theta0` must have shape (P, p); got {theta0.shape}.")
-    P = theta0.shape[0]
-    keys = path_keys(key, P, path_ids)
-    states = jax.vmap(spsa.init)(theta0)
-    final, infos, thetas = spsa_steps(spsa, fn, states, args, keys, num_steps)
-    theta = jnp.concatenate([states.theta[None], thetas], axis=0)
-    return SPSATrace(theta=theta, value=infos.value, info=infos, state=final)
