@@ -17,7 +17,6 @@ equilibrium with it: the welfare ratio W(x_NE) / W(x_SO) (the inverse of the pri
 defined for a positive optimal welfare) and the distance |x_NE - x_SO|.
 """
 
-import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array
 

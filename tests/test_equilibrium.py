@@ -255,11 +255,11 @@ def test_second_order_check_uses_the_multipliers():
     """x = 0 (lower bounds with zero multipliers) is a stationary point of a convex payoff, not an
     equilibrium; the caps (active with positive multipliers) are one."""
     game, theta, cap = CappedConvex(), jnp.array([1.0]), jnp.array([5.0])
-    at_zero = rp.solve_equilibrium(game, theta, cap, rp.SemismoothNewton(), x0=jnp.zeros(2),
-                                   throw=False)
+    at_zero = rp.solve_equilibrium(game, theta, cap, rp.SemismoothNewton(), throw=False)
     assert at_zero.result == rp.RESULTS.not_concave
-    at_caps = rp.solve_equilibrium(game, theta, cap, rp.SemismoothNewton(), x0=jnp.full(2, 4.0))
+    at_caps = rp.solve_equilibrium(game, theta, cap, rp.ActiveSetEnumeration())
     np.testing.assert_allclose(at_caps.x, [5.0, 5.0])
+    np.testing.assert_allclose(at_caps.multipliers, [15.0, 15.0])  # S + x_i at the caps
 
 
 def test_printed_variant_and_linear_profits_not_successful():

@@ -158,9 +158,10 @@ def test_nikaido_isoda_converges_on_internet_switching_at_defaults():
     """[FK] A.14: the fixed step 0.5 of NIRA-3 alternates between two points; the safeguarded step
     converges at the defaults (and forbidding the halving reproduces the stall)."""
     p = BY_NAME["fk_a14"]
-    sol = rp.solve_equilibrium(p.game, None, None, rp.NikaidoIsoda())
+    theta = jnp.asarray(p.theta)
+    sol = rp.solve_equilibrium(p.game, theta, None, rp.NikaidoIsoda())
     np.testing.assert_allclose(sol.x, 0.09, rtol=1e-9)
-    fixed = rp.solve_equilibrium(p.game, None, None, rp.NikaidoIsoda(min_step=0.5), throw=False)
+    fixed = rp.solve_equilibrium(p.game, theta, None, rp.NikaidoIsoda(min_step=0.5), throw=False)
     assert fixed.result == rp.RESULTS.relaxation_stalled
     assert np.all(np.isnan(fixed.x))
 
@@ -172,7 +173,7 @@ def test_enumeration_size_limit_names_max_size():
                              rp.ActiveSetEnumeration(max_size=10))
     big = BY_NAME["fk_a14"].game  # 10 players, 2^10 * 2 patterns: within the automatic limit
     with pytest.raises(ValueError, match=r"max_size = 8, as set"):
-        rp.solve_equilibrium(big, None, None, rp.ActiveSetEnumeration(max_size=8))
+        rp.solve_equilibrium(big, jnp.array([1.0]), None, rp.ActiveSetEnumeration(max_size=8))
 
 
 def test_nira_refuses_owned_constraints():

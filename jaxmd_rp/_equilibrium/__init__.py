@@ -10,12 +10,19 @@ from ._enumeration import ActiveSetEnumeration as ActiveSetEnumeration
 from ._kkt import MCP as MCP
 from ._newton import (
     AbstractEquilibriumSolver as AbstractEquilibriumSolver,
+)
+from ._newton import (
     SemismoothNewton as SemismoothNewton,
 )
 from ._nira import NikaidoIsoda as NikaidoIsoda
 from ._result import (
     CONCEPTS as CONCEPTS,
+)
+from ._result import (
     EquilibriumSolution as EquilibriumSolution,
+)
+from ._result import (
     default_tol as default_tol,
 )
-from ._solve import solve_equilibrium as solve_equilibrium, solve_kkt as solve_kkt
+from ._solve import solve_equilibrium as solve_equilibrium
+from ._solve import solve_kkt as solve_kkt

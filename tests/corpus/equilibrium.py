@@ -102,7 +102,10 @@ class Switching(rp.AbstractGame):
         return (jnp.sum(x) - 1.0)[None]
 
 
-def _eq(game, theta=jnp.array([1.0]), probe=jnp.array([100.0]), solver=None, **kw):
+ONE, CAP = jnp.array([1.0]), jnp.array([100.0])
+
+
+def _eq(game, theta=ONE, probe=CAP, solver=None, **kw):
     return rp.solve_equilibrium(game, theta, probe, solver, **kw)
 
 

@@ -85,27 +85,30 @@ def _switching_utilities(x, B=1.0):
 
 
 class InternetSwitching(rp.AbstractGame):
-    """[FK] A.14: ten players, theta_nu = -x_nu / S (1 - S / B), B = 1, x_nu >= 0.01, the shared
-    constraint S = sum x <= B. Published: x_nu = 0.09 (0.08999991899425 in [FK])."""
+    """[FK] A.14: ten players, theta_nu = -x_nu / S (1 - S / B), B = theta = 1, x_nu >= 0.01, the
+    shared constraint S = sum x <= B. Published: x_nu = 0.09 (0.08999991899425 in [FK])."""
 
     num_agents = 10
+    theta_dim = 1
+
+    @property
+    def theta_bounds(self):
+        return jnp.array([0.5]), jnp.array([2.0])
 
     @property
     def lower(self):
         return 0.01
 
     def utilities(self, theta, x):
-        return _switching_utilities(x)
+        return _switching_utilities(x, theta[0])
 
     def constraints(self, probe, x):
         return (jnp.sum(x) - 1.0)[None]
 
 
-class PrivilegedSwitching(rp.AbstractGame):
+class PrivilegedSwitching(InternetSwitching):
     """[FK] A.1: A.14 where player 1 has the box [0.3, 0.5] and no coupled constraint, and each
     of players 2..10 owns the constraint S <= B (x_nu >= 0.01)."""
-
-    num_agents = 10
 
     @property
     def lower(self):
@@ -114,9 +117,6 @@ class PrivilegedSwitching(rp.AbstractGame):
     @property
     def upper(self):
         return jnp.array([0.5] + [jnp.inf] * 9)
-
-    def utilities(self, theta, x):
-        return _switching_utilities(x)
 
     def constraints(self, probe, x):
         return jnp.full((9,), jnp.sum(x) - 1.0)
@@ -410,7 +410,7 @@ PROBLEMS = [
     Problem("fk_a1", PrivilegedSwitching(),
             np.array([0.29923815223336] + [0.06951127617805] * 9), 1e-3, (NEWTON,),
             "generalized", "[FK] A.1 (published to about 1e-3: its x1 lies below the bound 0.3)",
-            exact=switching_a1_solution()),
+            theta=np.array([1.0]), exact=switching_a1_solution()),
     Problem("fk_a3", FKA3(), np.array([-0.38046562696294, -0.12266997083590, -0.99322817120634,
                                        0.39034789080558, 1.16385412688026, 0.05039533464023,
                                        0.01757740533476]), 3e-5, (ENUM, NEWTON), "generalized",
@@ -420,7 +420,7 @@ PROBLEMS = [
     Problem("fk_a11", FKA11(), np.array([0.75, 0.25]), 1e-9, (ENUM, NEWTON, NIRA), "variational",
             "[FK] A.11", theta=np.array([1.0, 0.5]), exact=np.array([0.75, 0.25])),
     Problem("fk_a14", InternetSwitching(), np.full(10, 0.08999991899425), 1e-6, (NEWTON, NIRA),
-            "variational", "[FK] A.14", exact=np.full(10, 0.09)),
+            "variational", "[FK] A.14", theta=np.array([1.0]), exact=np.full(10, 0.09)),
     Problem("fk_a15", Electricity(), np.array([46.66150692423980, 32.15293850189938,
                                               15.00419467998705, 22.10485810522063,
                                               12.34076570922471, 12.34076570922471]), 3e-3,

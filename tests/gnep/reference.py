@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.optimize import minimize, root
 
-from .problems import A3_A, A3_B, A3_b, A15_C, A15_D, A16_BETA, A16_C, A16_K
+from .problems import A3_A, A3_B, A15_C, A15_D, A16_BETA, A16_C, A16_K, A3_b
 
 
 def _np(f):
