@@ -25,7 +25,7 @@ import numpy as np
 
 from .._linalg import lu_solve_small
 from .._solution import RESULTS
-from ._kkt import BOTH, FREE, UPPER
+from ._kkt import BOTH, FREE, LOWER, UPPER
 from ._newton import AbstractEquilibriumSolver, SemismoothNewton
 
 AUTO_MAX_SIZE = 16
@@ -37,34 +37,39 @@ def _patterns(idx, radix, stride):
     return (idx[:, None] // stride[None, :]) % radix[None, :]
 
 
-def _candidates(kkt, idx, s, F0, J, radix, stride, kinds):
-    """(z, violation) of the linear system of every pattern in `idx`."""
+def _candidates(kkt, idx, s, F0, J, radix, stride, kinds, lower_only):
+    """(z, violation) of the linear system of every pattern in `idx`; `lower_only` (static):
+    every pair has a lower bound only (the common case, with fewer temporaries)."""
     N = s.shape[0]
     dtype = s.dtype
     digit = _patterns(idx, radix, stride)
     fixed = digit > 0
-    at_upper = ((kinds == UPPER) & (digit == 1)) | (digit == 2)
-    value = jnp.where(at_upper, kkt.upper[None], kkt.lower[None])  # the bound of a fixed pair
     eye = jnp.eye(N, dtype=dtype)
     A = jnp.where(fixed[:, :, None], eye[None], J[None])
+    if lower_only:
+        value = kkt.lower[None]
+    else:
+        at_upper = ((kinds == UPPER) & (digit == 1)) | (digit == 2)
+        value = jnp.where(at_upper, kkt.upper[None], kkt.lower[None])  # the bound of a fixed pair
     b = jnp.where(fixed, jnp.where(fixed, value, 0.0) - s[None], -F0[None])
     ds, ok = lu_solve_small(A, b)
     ds = jnp.where(fixed, b, ds)  # exact bound values on the fixed pairs
     Fs = ds @ J.T + F0
-    zs = s[None] + ds
+    zs = s[None] + ds  # (fused into the reductions below; only the best z is materialised)
     scale = 1.0 + jnp.max(jnp.abs(zs), axis=1)
-    box = jnp.maximum(jnp.maximum(kkt.lower[None] - zs, zs - kkt.upper[None]), 0.0)
-    one_sided_up = kinds == UPPER
     neg_F = jnp.maximum(-Fs, 0.0)
-    pos_F = jnp.maximum(Fs, 0.0)
-    sign = jnp.where(kinds == FREE, 0.0,
-                     jnp.where(one_sided_up, pos_F,
-                               jnp.where(kinds == BOTH,
-                                         jnp.where(at_upper, pos_F, jnp.where(fixed, neg_F, 0.0)),
-                                         neg_F)))
+    if lower_only:
+        box = jnp.maximum(kkt.lower[None] - zs, 0.0)
+        sign = neg_F
+    else:
+        box = jnp.maximum(jnp.maximum(kkt.lower[None] - zs, zs - kkt.upper[None]), 0.0)
+        pos_F = jnp.maximum(Fs, 0.0)
+        both = jnp.where(at_upper, pos_F, jnp.where(fixed, neg_F, 0.0))
+        sign = jnp.where(kinds == FREE, 0.0, jnp.where(
+            kinds == UPPER, pos_F, jnp.where(kinds == BOTH, both, neg_F)))
     viol = jnp.maximum(jnp.max(box, axis=1), jnp.max(sign, axis=1))
     viol = jnp.where(ok & jnp.all(jnp.isfinite(zs), axis=1), viol / scale, jnp.inf)
-    return zs, viol
+    return ds, viol
 
 
 class ActiveSetEnumeration(AbstractEquilibriumSolver):
@@ -110,11 +115,12 @@ class ActiveSetEnumeration(AbstractEquilibriumSolver):
         s = jnp.clip(jnp.zeros_like(z0), kkt.lower, kkt.upper)  # linearisation point
         F0 = kkt.phi(s)
         J = jax.jacfwd(kkt.phi)(s)
-        args = (s, F0, J, jnp.asarray(radix), jnp.asarray(stride), jnp.asarray(kinds))
+        args = (s, F0, J, jnp.asarray(radix), jnp.asarray(stride), jnp.asarray(kinds),
+                bool(np.all(kinds == LOWER)))
         if count <= CHUNK:
-            zs, viol = _candidates(kkt, jnp.arange(count), *args)
+            ds, viol = _candidates(kkt, jnp.arange(count), *args)
             best = jnp.argmin(viol)
-            z_best, v_best, steps = zs[best], viol[best], jnp.array(0)
+            z_best, v_best, steps = s + ds[best], viol[best], jnp.array(0)
         else:
             z_best, v_best, steps = self._chunked(kkt, z0, count, args)
         z = jnp.where(jnp.isfinite(v_best), jnp.clip(z_best, kkt.lower, kkt.upper), z0)
@@ -144,11 +150,12 @@ class ActiveSetEnumeration(AbstractEquilibriumSolver):
         def body(carry):
             c, z_b, v_b = carry
             idx = c * CHUNK + jnp.arange(CHUNK)
-            zs, viol = _candidates(kkt, jnp.minimum(idx, count - 1), *args)
+            ds, viol = _candidates(kkt, jnp.minimum(idx, count - 1), *args)
             viol = jnp.where(idx < count, viol, jnp.inf)
             best = jnp.argmin(viol)
             better = viol[best] < v_b
-            return c + 1, jnp.where(better, zs[best], z_b), jnp.where(better, viol[best], v_b)
+            z = args[0] + ds[best]
+            return c + 1, jnp.where(better, z, z_b), jnp.where(better, viol[best], v_b)
 
         init = (jnp.array(0), z0, jnp.asarray(jnp.inf, z0.dtype))
         steps, z, v = jax.lax.while_loop(cond, body, init)
