@@ -128,4 +128,8 @@ def independent_solution(problem):
         return _a15_interior(float(problem.theta[0]))
     if name.startswith("fk_a16"):
         return np.stack([_a16_capacitated(float(P[0])) for P in problem.probe])
+    if name == "river":  # numpy active-set enumeration (tests/reference/river.py)
+        from tests.reference.river import river_equilibrium_enumeration
+
+        return river_equilibrium_enumeration(problem.theta, problem.probe)[0]
     return problem.exact
