@@ -28,16 +28,13 @@ a later, re-measured value is positive (fresh probes or noisy samples make L_hat
 `fold_in(path_key, n)`, so a path's trajectory does not depend on the batch it runs in. The
 objective sees the same key at theta_n and theta_n +- c_n Delta_n (common random numbers).
 
-**Ask and tell.** `step` is `ask(key, state)` (the mechanisms to evaluate, an `SPSAQuery`),
-the objective at those mechanisms, then `tell(state, query, values)`; an outside system can do
-the middle part (`jaxmd_rp.AskTell`).
+**Ask and tell.** `step(key, state, fn, args)` is `ask(key, state)` (the mechanisms to evaluate,
+an `SPSAQuery`), the objective at those mechanisms, then `tell(state, query, values)`
+(`AbstractBlackBoxMethod`); an outside system can do the middle part (`jaxmd_rp.AskTell`).
 
 **Failures.** The objective returns NaN where it could not be evaluated (e.g. an equilibrium solve
 failed); the step is then skipped (theta unchanged) and `info.failed` is set.
 """
-
-from collections.abc import Callable
-from typing import Any
 
 import equinox as eqx
 import jax
@@ -45,14 +42,8 @@ import jax.numpy as jnp
 from jaxtyping import Array
 
 from .._observe import as_leaf
-from ._base import (
-    AbstractDesignInfo,
-    AbstractDesignMethod,
-    AbstractDesignState,
-    check_box,
-    check_gain,
-    scalar_value,
-)
+from ._base import AbstractDesignInfo, AbstractDesignState, check_box, check_gain
+from ._blackbox import AbstractBlackBoxMethod, AbstractQuery
 
 
 class SPSAState(AbstractDesignState):
@@ -79,7 +70,7 @@ class SPSAInfo(AbstractDesignInfo):
     failed: Array
 
 
-class SPSAQuery(eqx.Module):
+class SPSAQuery(AbstractQuery):
     """One SPSA iteration's request (`SPSA.ask`): evaluate the objective at `theta` (K, p) with
     the key `key`, then pass the K values to `SPSA.tell`.
 
@@ -97,7 +88,7 @@ class SPSAQuery(eqx.Module):
     q_n: Array
 
 
-class SPSA(AbstractDesignMethod):
+class SPSA(AbstractBlackBoxMethod):
     """Algorithm 1 (SPSA with annealing noise and projection on a box Theta).
 
     **Arguments:**
@@ -205,11 +196,3 @@ class SPSA(AbstractDesignMethod):
                         gradient=jnp.where(failed, 0.0, grad), stopped=stopped,
                         failed=failed & ~stopped)
         return SPSAState(theta=new, n=state.n + 1, stopped=stopped), info
-
-    def step(self, key, state: SPSAState, fn: Callable, args: Any = None):
-        """One SPSA iteration: returns (new_state, info). `fn(theta, args, key) -> scalar`.
-
-        `step` is `ask`, then `fn` at the asked mechanisms, then `tell`."""
-        query = self.ask(key, state)
-        vals = scalar_value(jax.vmap(fn, in_axes=(0, None, None))(query.theta, args, query.key))
-        return self.tell(state, query, vals)
