@@ -118,6 +118,11 @@ from ._design._asktell import (
     ProbeFunctions as ProbeFunctions,
     simulate as simulate,
 )
+from ._design._asktell_driver import (
+    AskTellTrace as AskTellTrace,
+    SubprocessObserver as SubprocessObserver,
+    run_asktell as run_asktell,
+)
 from ._study import (
     CheckpointError as CheckpointError,
     RunDirectoryLocked as RunDirectoryLocked,
