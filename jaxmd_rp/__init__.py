@@ -120,6 +120,7 @@ from ._design._asktell import (
 )
 from ._design._asktell_driver import (
     AskTellTrace as AskTellTrace,
+    ObserverError as ObserverError,
     SubprocessObserver as SubprocessObserver,
     run_asktell as run_asktell,
 )

@@ -14,7 +14,7 @@ LAYERS = [
     ["_game", "games"],
     ["_equilibrium", "_kkt", "_welfare"],
     ["_pareto_gap", "_consumer", "_indices", "_rank", "_concentration"],
-    ["_observe", "_objective"],
+    ["_observe", "_objective", "_learning"],
     ["_design", "_robust"],
     ["_study"],
     ["experiments"],

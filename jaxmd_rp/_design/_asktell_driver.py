@@ -32,6 +32,10 @@ from ._asktell import AskTell, AskTellQuery, AskTellState, simulate
 from ._asktell_io import query_id, read_observations, write_query
 
 
+class ObserverError(RuntimeError):
+    """The outside system (a `SubprocessObserver`'s command) failed to deliver observations."""
+
+
 @dataclasses.dataclass
 class AskTellTrace:
     """What `run_asktell` recorded (numpy arrays, n iterations, P paths, K evaluations).
@@ -147,15 +151,15 @@ class SubprocessObserver:
             done = subprocess.run([*self.command, directory], capture_output=True, text=True,
                                   timeout=self.timeout, env=env, check=False)
         except subprocess.TimeoutExpired:
-            raise RuntimeError(f"observer command {self.command!r} did not finish within "
+            raise ObserverError(f"observer command {self.command!r} did not finish within "
                                f"{self.timeout} s (query {qid}).") from None
         if done.returncode != 0:
             tail = (done.stderr.strip().splitlines() or ["(no output on stderr)"])[-1]
-            raise RuntimeError(f"observer command {self.command!r} exited with status "
+            raise ObserverError(f"observer command {self.command!r} exited with status "
                                f"{done.returncode} on query {qid}: {tail}")
         path = os.path.join(directory, self.observations)
         if not os.path.exists(path):
-            raise RuntimeError(f"observer command {self.command!r} wrote no {self.observations} "
+            raise ObserverError(f"observer command {self.command!r} wrote no {self.observations} "
                                f"into the query directory {directory!r}.")
         P, K, _ = np.shape(query.theta)
         T = np.shape(query.probes)[1]
