@@ -70,7 +70,7 @@ def check_step(name: str, v, *, positive: bool = True):
     a = np.asarray(v)
     if a.ndim != 0 or not np.isrealobj(a) or not np.isfinite(a) or a < 0 or (positive and a == 0):
         raise ValueError(f"`{name}` must be a finite real number {'> 0' if positive else '>= 0'}; "
-                         f"got {v!r}.")
+                         f"got {a.item() if a.ndim == 0 else v!r}.")
 
 
 class AbstractLearningDynamics(eqx.Module):

@@ -390,7 +390,7 @@ def _check_number(name: str, v, ok, rule: str):
         return
     a = np.asarray(v)
     if a.ndim != 0 or not np.isrealobj(a) or not np.isfinite(a) or not ok(float(a)):
-        raise ValueError(f"`{name}` must be {rule}; got {v!r}.")
+        raise ValueError(f"`{name}` must be {rule}; got {a.item()!r}.")
 
 
 def simulate(observer: Observer, query: AskTellQuery) -> Array:
