@@ -16,6 +16,7 @@ import pytest
 import jaxmd_rp as rp
 from jaxmd_rp._design._asktell_io import read_observations, write_observations_csv
 from jaxmd_rp._study._asktell import AskTellRun
+from jaxmd_rp.cli._asktell import build_designer
 from jaxmd_rp.experiments import fig6
 from tests.cli_helpers import run_cli
 
@@ -324,8 +325,6 @@ def test_cli_reproduces_figure6_through_files(tmp_path):
 
 
 def _designer(out):
-    from jaxmd_rp.cli._asktell import build_designer
-
     with open(os.path.join(out, "run.json")) as f:
         return build_designer(json.load(f)["config"])
 

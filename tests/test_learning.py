@@ -145,3 +145,20 @@ def test_window_average_is_the_mean_of_the_trajectory_tail():
     traj = np.asarray(dyn.trajectory(INSPECTION, theta, probe))
     x, _ = dyn.play(INSPECTION, theta, probe)
     np.testing.assert_allclose(x, traj[-7:].mean(axis=0), rtol=1e-13)
+
+
+def test_gap_objective_with_learning_agents_equals_asktell():
+    """ParetoGapObjective(game, dynamics=...) inside spsa_minimise = ask-tell with the same
+    learning observer (samples and noise included)."""
+    dyn = rp.GradientPlay(horizon=40, step_size=0.2, price_step=0.2)
+    P, T = 3, 4
+    keys = rp.path_keys(jax.random.PRNGKey(4), P)
+    probes = jax.vmap(lambda k: rp.sample_probes(COURNOT, k, T))(keys)
+    theta0 = jnp.array([[0.5], [2.0], [4.0]])
+    spsa = rp.SPSA(*COURNOT.theta_bounds, a=20.0, c=1.0)
+    obj = rp.ParetoGapObjective(COURNOT, num_samples=6, noise=0.05, dynamics=dyn)
+    tr = rp.spsa_minimise(obj, spsa, theta0, probes, key=jax.random.PRNGKey(4), num_steps=3)
+    designer = rp.AskTell(spsa, COURNOT)
+    _, trace = rp.run_asktell(designer, designer.init(theta0, probes, keys), obj.observer, 3)
+    np.testing.assert_array_equal(trace.theta, tr.theta)
+    np.testing.assert_array_equal(trace.value, tr.value)
