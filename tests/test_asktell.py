@@ -191,6 +191,7 @@ BLACK_BOX = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow
 def test_numpy_black_box_in_another_process(tmp_path):
     script = tmp_path / "black_box.py"
     script.write_text(BLACK_BOX)
@@ -213,6 +214,7 @@ def test_numpy_black_box_in_another_process(tmp_path):
     assert len(os.listdir(tmp_path / "queries")) == 3
 
 
+@pytest.mark.slow
 def test_subprocess_failure_is_reported(tmp_path):
     theta0, probes, keys = _cournot_setup(P=2)
     designer = rp.AskTell(rp.SPSA(*COURNOT.theta_bounds), COURNOT)
@@ -220,6 +222,9 @@ def test_subprocess_failure_is_reported(tmp_path):
                                 COURNOT.action_shape)
     with pytest.raises(rp.ObserverError, match="exited with status 1 on query .*: no lab today"):
         rp.run_asktell(designer, designer.init(theta0, probes, keys), bad, num_steps=1)
+    silent = rp.SubprocessObserver([sys.executable, "-c", "pass"], COURNOT.action_shape)
+    with pytest.raises(rp.ObserverError, match="wrote no observations.npy into the query"):
+        rp.run_asktell(designer, designer.init(theta0, probes, keys), silent, num_steps=1)
 
 
 # ------------------------------------------------------------------------------ the half-width

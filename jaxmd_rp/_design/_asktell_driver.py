@@ -150,6 +150,9 @@ class SubprocessObserver:
         try:
             done = subprocess.run([*self.command, directory], capture_output=True, text=True,
                                   timeout=self.timeout, env=env, check=False)
+        except OSError as e:
+            raise ObserverError(f"observer command {self.command!r} cannot be started "
+                                f"({e.strerror or e}).") from None
         except subprocess.TimeoutExpired:
             raise ObserverError(f"observer command {self.command!r} did not finish within "
                                f"{self.timeout} s (query {qid}).") from None

@@ -2,7 +2,6 @@
 and to the learning dynamics."""
 
 import os
-import sys
 import tempfile
 
 import equinox as eqx
@@ -154,9 +153,10 @@ CASES = [
     refused("asktell/SubprocessObserver/observations-txt", lambda: rp.SubprocessObserver(
         ["sim"], (2,), observations="obs.txt"), ValueError,
         r"`observations` must name a .npy or .csv file; got 'obs.txt'"),
-    refused("asktell/SubprocessObserver/no-output", lambda: rp.run_asktell(
-        _designer(), _state(), rp.SubprocessObserver([sys.executable, "-c", "pass"], (2,)), 1),
-        rp.ObserverError, r"wrote no observations.npy into the query directory"),
+    refused("asktell/SubprocessObserver/no-program", lambda: rp.run_asktell(
+        _designer(), _state(), rp.SubprocessObserver(["/nonexistent/simulator"], (2,)), 1),
+        rp.ObserverError, r"observer command \['/nonexistent/simulator'\] cannot be started "
+        r"\(No such file or directory\)"),
     # ---------------------------------------------------------------- observation files
     refused("asktell/read_observations/missing-column", _read("path,evaluation,probe,value\n"),
             ValueError, r"has columns \['path', 'evaluation', 'probe', 'value'\]; expected .*"
