@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import jaxmd_rp as rp
+from jaxmd_rp import cli
 from jaxmd_rp._design._asktell_io import read_observations, write_observations_csv
 from jaxmd_rp._study._asktell import AskTellRun
 from jaxmd_rp.cli._asktell import build_designer
@@ -397,3 +398,12 @@ def test_cli_subprocesses_with_numpy_black_box(tmp_path):
                               rp.Observer(COURNOT), num_steps=2)
     history = np.genfromtxt(os.path.join(out, "history.csv"), delimiter=",", names=True)
     np.testing.assert_allclose(history["value"].reshape(2, 3), trace.value, atol=1e-12)
+
+
+@pytest.mark.parametrize("command", ["init", "ask", "tell"])
+def test_cli_help_documents_every_flag(command):
+    sub = next(a for a in cli.parser()._actions if a.dest == "command").choices[command]
+    for action in sub._actions:
+        if action.dest != "help":
+            assert action.help, f"{command} {action.option_strings} has no help text"
+    assert command != "init" or "(default: 0.95)" in sub.format_help()
