@@ -124,6 +124,7 @@ from ._design._asktell_driver import (
     SubprocessObserver as SubprocessObserver,
     run_asktell as run_asktell,
 )
+from ._study._asktell import AskTellRun as AskTellRun
 from ._study import (
     CheckpointError as CheckpointError,
     RunDirectoryLocked as RunDirectoryLocked,

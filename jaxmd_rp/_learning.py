@@ -196,6 +196,17 @@ class GradientPlay(_Priced):
     The rest points are the normalized equilibria. Steps must be small against the game's
     curvature (eta below 1 / Lipschitz constant of the payoff gradients) or the play diverges
     (then `ok = False`).
+
+    ```python
+    >>> import jax, jax.numpy as jnp, jaxmd_rp as rp
+    >>> jax.config.update("jax_enable_x64", True)
+    >>> game = rp.games.CournotPollution()                 # caps of 5: not binding
+    >>> play = rp.GradientPlay(horizon=500, step_size=0.2, price_step=0.2)
+    >>> x, ok = play.play(game, jnp.array([1.0]), jnp.array([5.0, 5.0]))
+    >>> bool(jnp.allclose(x, game.cournot_output(jnp.array([1.0])))), bool(ok)
+    (True, True)
+
+    ```
     """
 
     start_offset: Array = eqx.field(default=1.0, converter=_leaf)

@@ -252,9 +252,19 @@ class AskTell(eqx.Module):
         _check_number("value_range", self.value_range, lambda v: v > 0, "a finite number > 0")
 
     # ----------------------------------------------------------------------------- the pair
-    def init(self, theta0, probes, keys) -> AskTellState:
-        """The state of P paths: `theta0` (P, p), `probes` (P, T, probe_dim) (each path's
-        probes, fixed as in Algorithm 1 lines 3-7), `keys` (P,) per-path keys (`path_keys`)."""
+    def init(self, theta0: Float[Array, "P p"], probes: Float[Array, "P T q"],
+             keys: Array) -> AskTellState:
+        """The state of P paths.
+
+        **Arguments:**
+
+        - `theta0`: (P, p) the starting mechanisms (projected onto Theta).
+        - `probes`: (P, T, probe_dim) each path's probes (fixed, Algorithm 1 lines 3-7).
+        - `keys`: (P,) per-path keys (`path_keys`); path k's iteration n uses
+          `fold_in(keys[k], n)`.
+
+        **Returns:** an `AskTellState`.
+        """
         theta0 = check_paths(theta0, self.method)
         P = theta0.shape[0]
         probes = _real("probes", probes)
@@ -273,16 +283,29 @@ class AskTell(eqx.Module):
         return AskTellState(design=design, probes=probes.astype(design.theta.dtype), keys=keys)
 
     def ask(self, state: AskTellState) -> AskTellQuery:
-        """The mechanisms to deploy next (pure: asking twice gives the same query)."""
+        """The mechanisms to deploy next (pure: asking twice gives the same query).
+
+        **Returns:** an `AskTellQuery` (module docstring).
+        """
         q = self._method_queries(state)
         K = q.theta.shape[1]
         keys = jax.vmap(lambda k: jnp.stack([k] * K))(q.key)
         return AskTellQuery(theta=q.theta, probes=state.probes, keys=keys, n=q.n,
                             active=~state.design.stopped)
 
-    def tell(self, state: AskTellState, query: AskTellQuery, strategies):
-        """Update every path from the observed `strategies` (module docstring). Returns
-        `(new_state, AskTellInfo)`."""
+    def tell(self, state: AskTellState, query: AskTellQuery,
+             strategies: Float[Array, "P K T ..."]) -> tuple[AskTellState, AskTellInfo]:
+        """Update every path from what was observed on `query`.
+
+        **Arguments:**
+
+        - `state`: the state `query` was asked from.
+        - `query`: the `AskTellQuery` that `ask(state)` returned.
+        - `strategies`: (P, K, T, *action_shape) or (P, K, T, N, *action_shape); NaN marks a
+          missing observation (module docstring).
+
+        **Returns:** `(new_state, AskTellInfo)`.
+        """
         q = self._method_queries(state)
         P, K = q.theta.shape[:2]
         strategies = self.check_strategies(strategies, P, K, state.probes.shape[1])
