@@ -4,10 +4,10 @@ printing, exit codes, x64 and distributed setup). Errors are one line with exit 
 import sys
 
 from .._version import __version__
-from . import _fig6, _fig7, _quickstart
+from . import _fig6, _fig7, _quickstart, _study
 from ._common import ArgumentParser, UsageError, require
 
-SUBCOMMANDS = (_quickstart, _fig6, _fig7)
+SUBCOMMANDS = (_quickstart, _fig6, _fig7, _study)
 
 __all__ = ["UsageError", "main", "parser", "require"]
 

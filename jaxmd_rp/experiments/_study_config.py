@@ -39,6 +39,10 @@ class ConfigError(ValueError):
         super().__init__(f"`{key}` {detail}" if key else detail)
 
 
+class StudyError(ValueError):
+    """The study cannot run as configured (found while building or tracing it)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Key:
     name: str
@@ -338,6 +342,8 @@ def _check_sweep(cfg: StudyConfig, sweep) -> dict:
                                      "probes, gains, observation, game_args.NAME, ...)")
         if not isinstance(values, (list, tuple)) or not values:
             raise ConfigError(where, f"must be a non-empty list of values; got {values!r}")
+        if key == "probes" and not all(_is_int(x) for x in values):
+            raise ConfigError(where, f"sweeps probe counts (T); got {list(values)!r}")
         if len({repr(x) for x in values}) != len(values):
             raise ConfigError(where, f"repeats a value: {list(values)!r}")
         out[key] = tuple(values)

@@ -27,47 +27,27 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-from .._design._driver import path_keys
-from .._design._gradient import GradientDesign
-from .._design._objectives import ParetoGapObjective, SmoothedGapObjective
-from .._design._spsa import SPSA
-from .._objective import sample_probes
-from .._robust import RobustGapObjective
 from .._study import CheckpointError, StudyResult, latest_checkpoint_step, run_study
 from .._study._progress import Progress
-from .._study._rundir import RunDirLock, write_run_info
+from .._study._rundir import RunDirLock
 from .._welfare import welfare_report
-from . import _toml
-from ._inputs import file_digest, game_file, make_game, read_array
-from ._study_config import ConfigError, StudyConfig, grid
+from ._study_build import Combination as Combination
+from ._study_build import build as build
+from ._study_build import make_method as make_method
+from ._study_build import make_objective as make_objective
+from ._study_config import StudyConfig, StudyError, grid
+from ._study_files import CONFIG_FILE as CONFIG_FILE
+from ._study_files import PROBES_FILE as PROBES_FILE
+from ._study_files import check_run_dir, record
+from ._study_files import checkpoint_config as checkpoint_config
+from ._study_files import read_config as read_config
+from ._study_files import resolve_paths as resolve_paths
 from ._sweep import combine, signature
 
 CPU_PATHS_PER_BATCH = 50  # default memory/cache batch on CPU backends (accelerators: all paths)
 WELFARE_BATCH = 1000  # paths per batch of the welfare computation (memory bound)
-CONFIG_FILE = "study.toml"
-PROBES_FILE = "probes.npz"
 RUNS_SUBDIR = "runs"
-
-
-class StudyError(ValueError):
-    """The study cannot run as configured (found while building or tracing it)."""
-
-
-@dataclasses.dataclass
-class Combination:
-    """One point of the sweep grid, built: its settings, game, objective, method and inputs."""
-
-    index: int
-    values: dict  # the swept settings of this combination ({} without a sweep)
-    config: StudyConfig
-    game: object
-    objective: object
-    method: object
-    theta0: np.ndarray  # (paths, p)
-    probes: np.ndarray  # (paths, T, probe_dim)
-    keys: np.ndarray  # (paths, ...) the run keys fold_in(p_k, 2)
 
 
 @dataclasses.dataclass
@@ -80,108 +60,6 @@ class Group:
     theta0: np.ndarray
     args: object
     keys: np.ndarray
-
-
-def _coords(key: str, values, p: int) -> np.ndarray:
-    a = np.asarray(values, np.float64)
-    if a.shape != (p,):
-        raise ConfigError(key, f"must have p = {p} entries (the game's theta_dim); got {a.size}")
-    return a
-
-
-def _starting_points(cfg: StudyConfig, game, lo, hi, base_keys) -> np.ndarray:
-    p = int(game.theta_dim)
-    if cfg.theta0 != "uniform":
-        a = read_array("theta0", cfg.theta0)
-        if a.shape == (p,) or a.shape == (1, p):
-            a = np.broadcast_to(a.reshape(1, p), (cfg.paths, p))
-        if a.shape != (cfg.paths, p):
-            raise ConfigError("theta0", f"{cfg.theta0!r} must have shape (p,) = ({p},) or "
-                                        f"(paths, p) = ({cfg.paths}, {p}); got {a.shape}")
-        if np.any(a < lo) or np.any(a > hi):
-            raise ConfigError("theta0", f"{cfg.theta0!r} holds points outside the game's Theta")
-        return np.array(a)
-    low = lo if cfg.theta0_low is None else _coords("theta0_low", cfg.theta0_low, p)
-    high = hi if cfg.theta0_high is None else _coords("theta0_high", cfg.theta0_high, p)
-    for key, b in (("theta0_low", low), ("theta0_high", high)):
-        if not np.all(np.isfinite(b)):
-            raise ConfigError(key, f"is needed: the game's Theta is unbounded ({lo.tolist()} .. "
-                                   f"{hi.tolist()}); give a finite box for theta_1")
-        if np.any(b < lo) or np.any(b > hi):
-            raise ConfigError(key, f"= {b.tolist()} lies outside the game's Theta "
-                                   f"({lo.tolist()} .. {hi.tolist()})")
-    if np.any(low > high):
-        raise ConfigError("theta0_low", f"must be <= theta0_high componentwise; got "
-                                        f"{low.tolist()} and {high.tolist()}")
-    draw = jax.vmap(lambda k: jax.random.uniform(jax.random.fold_in(k, 0), (p,), minval=low,
-                                                 maxval=high))
-    return np.asarray(draw(base_keys))
-
-
-def _probes(cfg: StudyConfig, game, base_keys) -> np.ndarray:
-    q = int(game.probe_dim)
-    if isinstance(cfg.probes, int):
-        try:
-            draw = jax.vmap(lambda k: sample_probes(game, jax.random.fold_in(k, 1), cfg.probes))
-            return np.asarray(draw(base_keys))
-        except ValueError as e:
-            raise ConfigError("probes", f"cannot be drawn: {e} Give a probes file instead.") \
-                from None
-    a = read_array("probes", cfg.probes)
-    if a.ndim == 2 and a.shape[1] == q:
-        a = np.broadcast_to(a, (cfg.paths, *a.shape))
-    if a.ndim != 3 or a.shape[0] != cfg.paths or a.shape[2] != q:
-        raise ConfigError("probes", f"{cfg.probes!r} must have shape (T, probe_dim) = (T, {q}) or "
-                                    f"(paths, T, probe_dim) = ({cfg.paths}, T, {q}); got {a.shape}")
-    lo, hi = (np.asarray(b, np.float64) for b in game.probe_bounds)
-    if np.any(a < lo) or np.any(a > hi):
-        raise ConfigError("probes", f"{cfg.probes!r} holds probes outside the game's probe box "
-                                    f"({lo.tolist()} .. {hi.tolist()})")
-    return np.array(a)
-
-
-def make_objective(cfg: StudyConfig, game):
-    """The objective a configuration names (gap, smoothed or robust)."""
-    if cfg.objective == "robust":
-        kw = {} if cfg.num_samples is None else {"num_samples": cfg.num_samples}
-        return RobustGapObjective(game, cfg.epsilon, **kw)
-    T = cfg.probes if isinstance(cfg.probes, int) else None
-    gap = ParetoGapObjective(game, num_samples=cfg.num_samples, noise=cfg.noise,
-                             fresh_probes=cfg.fresh_probes,
-                             num_probes=T if cfg.fresh_probes else None, max_steps=cfg.max_steps)
-    return SmoothedGapObjective(gap, tau0=cfg.tau0) if cfg.objective == "smoothed" else gap
-
-
-def make_method(cfg: StudyConfig, lower, upper):
-    """The design method a configuration names (SPSA or gradient design) on Theta."""
-    stop_tol = cfg.zero_tol if cfg.stop else None
-    if cfg.method == "gradient":
-        return GradientDesign(lower, upper, optimizer=getattr(optax, cfg.optimizer),
-                              learning_rate=cfg.learning_rate, stop_tol=stop_tol)
-    return SPSA(lower=lower, upper=upper, a=cfg.a, c=cfg.c, eta=cfg.eta, q=cfg.q,
-                loglog_floor=cfg.loglog_floor, stop_tol=stop_tol, perturbation=cfg.perturbation)
-
-
-def build(cfg: StudyConfig, index: int = 0, values: dict | None = None) -> Combination:
-    """Build one combination (a configuration without a sweep): game, objective, method, and
-    every path's theta_1, probes and run keys (see the module docstring for the keys)."""
-    game = make_game(cfg.game, cfg.game_args)
-    lower, upper = game.theta_bounds
-    lo, hi = np.asarray(lower, np.float64), np.asarray(upper, np.float64)
-    try:
-        objective = make_objective(cfg, game)
-        method = make_method(cfg, lower, upper)
-    except (ValueError, TypeError) as e:
-        raise StudyError(f"the game cannot be used as configured: {e}") from None
-    base = path_keys(jax.random.PRNGKey(cfg.seed), cfg.paths)
-    theta0 = _starting_points(cfg, game, lo, hi, base)
-    probes = _probes(cfg, game, base)
-    run_keys = np.asarray(jax.vmap(lambda k: jax.random.fold_in(k, 2))(base))
-    if cfg.theta_names is not None and len(cfg.theta_names) != theta0.shape[1]:
-        raise ConfigError("theta_names", f"must name p = {theta0.shape[1]} coordinates; got "
-                                         f"{len(cfg.theta_names)}")
-    return Combination(index, dict(values or {}), cfg, game, objective, method, theta0, probes,
-                       run_keys)
 
 
 def _single(c: Combination) -> Group:
@@ -212,7 +90,7 @@ def _merge(members: list) -> Group | None:
                   (index, np.concatenate([c.probes for c in members])),
                   np.concatenate([c.keys for c in members]))
     try:  # each path must start exactly as in a separate run, and one step must trace
-        for i, c in enumerate(members):
+        for c in members:
             mine = jax.vmap(c.method.init)(c.theta0)
             theirs = jax.vmap(method.init)(c.theta0)
             same = jax.tree.map(lambda a, b: bool(np.array_equal(a, b)), mine, theirs)
@@ -324,54 +202,6 @@ def _split(res: StudyResult, group: Group) -> list:
     return [res.paths(slice(i * P, (i + 1) * P)) for i in range(len(group.members))]
 
 
-def checkpoint_config(cfg: StudyConfig) -> dict:
-    """What a checkpoint must match: the study keys and the bytes of a file-based game."""
-    out = {"experiment": "study", **cfg.to_dict("study")}
-    path = game_file(cfg.game)
-    if path is not None and os.path.isfile(path):
-        out["game_file_sha256"] = file_digest(path)
-    return out
-
-
-def _check_run_dir(cfg: StudyConfig, run_dir: str, resume: bool, overwrite: bool):
-    path = os.path.join(run_dir, CONFIG_FILE)
-    if not resume:
-        if os.path.exists(path) and not overwrite:
-            raise FileExistsError(f"{run_dir!r} holds a previous study ({CONFIG_FILE}); pass "
-                                  "overwrite=True (--overwrite) to replace it, resume=True "
-                                  "(--resume) to continue it, or choose another run directory.")
-        return
-    if not os.path.exists(path):
-        raise CheckpointError(f"nothing to resume: {run_dir!r} holds no {CONFIG_FILE}.")
-    try:
-        with open(path) as f:
-            old = StudyConfig.from_dict(_toml.loads(f.read())).to_dict("study")
-    except (OSError, ValueError) as e:
-        raise CheckpointError(f"{path!r} cannot be read ({e}); start again in a fresh run "
-                              "directory.") from None
-    new = cfg.to_dict("study")
-    diff = [f"{k}: {old.get(k, '<absent>')!r} in the run directory vs {new.get(k, '<absent>')!r} "
-            "now" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
-    if diff:
-        raise CheckpointError(f"refusing to resume {run_dir!r}: its study configuration differs "
-                              f"({'; '.join(diff)}). Resume with the configuration that wrote it.")
-
-
-def _record(cfg: StudyConfig, groups: list, run_dir: str, resumed_from: int):
-    """study.toml, probes.npz and run.json (process 0)."""
-    write_run_info(run_dir, cfg.to_dict(), study_config=checkpoint_config(cfg),
-                   resumed_from=resumed_from,
-                   extra={"groups": [[c.index for c in g.members] for g in groups]})
-    if jax.process_index() != 0:
-        return
-    header = ("A jaxmd_rp design study: run it again with\n"
-              "  jaxmd-rp study --config study.toml --out NEW_FOLDER")
-    with open(os.path.join(run_dir, CONFIG_FILE), "w") as f:
-        f.write(_toml.dumps(cfg.to_dict(), header))
-    np.savez(os.path.join(run_dir, PROBES_FILE),
-             **{str(c.index): c.probes for g in groups for c in g.members})
-
-
 def run(cfg: StudyConfig, *, run_dir: str | None = None, resume: bool = False,
         overwrite: bool = False, progress=True, check: bool = True) -> StudyOutcome:
     """Run a study (every combination of its sweep) and return a `StudyOutcome`.
@@ -385,13 +215,13 @@ def run(cfg: StudyConfig, *, run_dir: str | None = None, resume: bool = False,
     if run_dir is None:
         return _execute(cfg, groups, None, False, overwrite, progress, t0)
     with RunDirLock(run_dir):
-        _check_run_dir(cfg, run_dir, resume, overwrite)
+        check_run_dir(cfg, run_dir, resume, overwrite)
         subdirs = [os.path.join(run_dir, RUNS_SUBDIR, str(g)) for g in range(len(groups))]
         done = [latest_checkpoint_step(d) or 0 for d in subdirs]
         if resume and not any(done):
             raise CheckpointError(f"nothing to resume: {run_dir!r} holds no complete checkpoint "
                                   "(was checkpoint_every set?).")
-        _record(cfg, groups, run_dir, min(done) if resume else 0)
+        record(cfg, groups, run_dir, min(done) if resume else 0)
         return _execute(cfg, groups, subdirs, resume, overwrite, progress, t0)
 
 
