@@ -24,6 +24,7 @@ import dataclasses
 import os
 import time
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -75,7 +76,9 @@ def trace_check(group: Group):
     objective or the method surface here, before anything runs."""
     theta0, args, key = _path0(group)
     state = group.method.init(theta0)
-    jax.eval_shape(lambda: group.method.step(key, state, group.objective, args))
+    # array leaves traced, the others static: as in the compiled study (`eqx.partition`)
+    eqx.filter_eval_shape(lambda m, o, k, s, a: m.step(k, s, o, a), group.method,
+                          group.objective, key, state, args)
 
 
 def _merge(members: list) -> Group | None:
