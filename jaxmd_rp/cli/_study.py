@@ -15,6 +15,7 @@ import jax
 
 from .. import report
 from .._study import CheckpointError, RunDirectoryLocked, latest_checkpoint_step
+from .._study._runner import optional_import
 from ..experiments import study, study_tables
 from ..experiments._study_config import (
     KEYS,
@@ -111,7 +112,7 @@ def register(sub):
         "study", help="a design study of your own game (tables, plots, 95 %% CIs)",
         description="Run a design method (SPSA or gradient design) on the Pareto gap of your own "
                     "game on many Monte-Carlo paths, optionally over a sweep of settings; write "
-                    "tidy tables, a summary with 95 %% confidence intervals and plots. Every "
+                    "tidy tables, a summary with 95 % confidence intervals and plots. Every "
                     "setting is a flag and a key of the --config TOML file (flags win). "
                     "docs/studies.md walks through it.")
     p.add_argument("--config", default=None, metavar="FILE.toml",
@@ -209,6 +210,12 @@ def run(args) -> int:
     require(not (args.resume and args.overwrite), "--resume and --overwrite exclude each other")
     require(not args.resume or cfg.checkpoint_every is not None,
             "--resume needs --checkpoint-every K (the setting the study ran with)")
+    if cfg.parquet:
+        for module in ("pandas", "pyarrow"):
+            try:
+                optional_import(module, "--parquet")
+            except ImportError as e:
+                raise UsageError(str(e)) from None
     init_distributed(args, "jaxmd-rp study")
     check_devices(cfg.devices)
     main = jax.process_index() == 0

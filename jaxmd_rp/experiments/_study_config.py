@@ -347,17 +347,18 @@ def _check_sweep(cfg: StudyConfig, sweep) -> dict:
         if len({repr(x) for x in values}) != len(values):
             raise ConfigError(where, f"repeats a value: {list(values)!r}")
         out[key] = tuple(values)
-    for overrides in grid(out):  # every combination must be a valid configuration
+    normal = {k: list(v) for k, v in out.items()}
+    for overrides in grid(out) if out else []:  # every combination must be a valid configuration
         try:
-            if out:
-                cfg.combination(overrides)
+            c = cfg.combination(overrides)
         except ConfigError as e:
-            if e.key in (None, "sweep"):
-                raise
             at = ", ".join(f"{k} = {x!r}" for k, x in overrides.items())
             raise ConfigError(f"sweep.{e.key}" if e.key in out else e.key,
                               f"{e.detail} (in the sweep combination {at})") from None
-    return out
+        for k, x in overrides.items():  # the values as the configuration holds them (20 -> 20.0)
+            if not k.startswith("game_args."):
+                normal[k][out[k].index(x)] = getattr(c, k)
+    return {k: tuple(v) for k, v in normal.items()}
 
 
 def grid(sweep: dict) -> list[dict]:

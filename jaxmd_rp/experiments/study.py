@@ -214,11 +214,11 @@ def run(cfg: StudyConfig, *, run_dir: str | None = None, resume: bool = False,
     replace a previous study without checkpoints; `progress`: True (a bar), a callable or None.
     """
     t0 = time.perf_counter()
-    groups = prepare(cfg, check=check)
     if run_dir is None:
-        return _execute(cfg, groups, None, False, overwrite, progress, t0)
+        return _execute(cfg, prepare(cfg, check=check), None, False, overwrite, progress, t0)
     with RunDirLock(run_dir):
-        check_run_dir(cfg, run_dir, resume, overwrite)
+        check_run_dir(cfg, run_dir, resume, overwrite)  # before anything is built or compiled
+        groups = prepare(cfg, check=check)
         subdirs = [os.path.join(run_dir, RUNS_SUBDIR, str(g)) for g in range(len(groups))]
         done = [latest_checkpoint_step(d) or 0 for d in subdirs]
         if resume and not any(done):
