@@ -14,6 +14,7 @@ import textwrap
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -352,3 +353,24 @@ def test_studyconfig_round_trips_through_toml():
                               checkpoint_every=5)
     again = study.StudyConfig.from_dict(_toml.loads(_toml.dumps(cfg.to_dict())))
     assert again == cfg
+
+
+def test_restarts_change_a_path_only_from_its_first_restart():
+    from jaxmd_rp.experiments._restarts import Restarts
+
+    spsa = rp.SPSA(lower=jnp.zeros(2), upper=jnp.ones(2), a=0.01, q=0.0)
+    wrapped = Restarts(spsa, jnp.zeros(2), jnp.full(2, 0.5), after=3)
+
+    def fn(theta, args, key):  # zero only near the corner (0.9, 0.9): far from [0, 0.5]^2
+        return jnp.maximum(jnp.sum(jnp.abs(theta - 0.9)) - 0.05, 0.0)
+
+    theta0 = jnp.array([[0.1, 0.2], [0.3, 0.1]])
+    plain = rp.design_minimise(fn, spsa, theta0, key=jax.random.PRNGKey(0), num_steps=7)
+    tr = rp.design_minimise(fn, wrapped, theta0, key=jax.random.PRNGKey(0), num_steps=7)
+    np.testing.assert_array_equal(tr.theta[:3], plain.theta[:3])  # identical until the restart
+    assert not np.any(tr.theta[3] == plain.theta[3])  # after 3 iterations: a fresh theta_1
+    assert np.all((tr.theta[3] >= 0) & (tr.theta[3] <= 0.5))
+    assert np.asarray(tr.state.restarts).tolist() == [2, 2]  # after iterations 3 and 6
+    np.testing.assert_array_equal(tr.state.inner.n, [2, 2])  # the gains started again
+    with pytest.raises(ValueError, match="restarts need a method that stops at zero"):
+        Restarts(dataclasses.replace(spsa, stop_tol=None), jnp.zeros(2), jnp.ones(2))

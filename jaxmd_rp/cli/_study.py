@@ -42,7 +42,7 @@ OUTPUTS = report.STUDY_OUTPUTS + (study.CONFIG_FILE,)
 CHOICES = {"method": METHODS, "objective": OBJECTIVES, "optimizer": OPTIMIZERS,
            "perturbation": PERTURBATIONS}
 INTS = ("paths", "iters", "seed", "max_steps", "chunk", "welfare_paths", "devices",
-        "max_paths_per_batch", "checkpoint_every", "num_samples")
+        "max_paths_per_batch", "checkpoint_every", "num_samples", "restart_after")
 FLOATS = ("noise", "zero_tol", "a", "c", "eta", "q", "loglog_floor", "learning_rate", "tau0",
           "epsilon", "memory_budget")
 GROUPS = {"game": "the game", "study": "the study", "run": "devices, batches, checkpoints, outputs"}

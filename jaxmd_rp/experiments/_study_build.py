@@ -5,6 +5,7 @@ import dataclasses
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 
@@ -15,6 +16,7 @@ from .._design._spsa import SPSA
 from .._objective import sample_probes
 from .._robust import RobustGapObjective
 from ._inputs import make_game, read_array
+from ._restarts import Restarts
 from ._study_config import ConfigError, StudyConfig, StudyError
 
 
@@ -145,6 +147,8 @@ def build(cfg: StudyConfig, index: int = 0, values: dict | None = None) -> Combi
     low, high = box if box is not None else (None, None)
     drawn = _draw(game, jax.random.PRNGKey(cfg.seed), cfg.paths, low, high,
                   cfg.probes if probes is None else None)
+    if cfg.restart_after is not None:
+        method = Restarts(method, jnp.asarray(low), jnp.asarray(high), after=cfg.restart_after)
     theta0 = np.asarray(drawn[0]) if theta0 is None else theta0
     probes = np.asarray(drawn[1]) if probes is None else probes
     run_keys = np.asarray(drawn[2])

@@ -84,6 +84,9 @@ KEYS = (
     Key("tau0", "smoothed objective: temperature tau_n = tau0 / sqrt(n)"),
     Key("epsilon", "robust objective: the Wasserstein radius"),
     Key("max_steps", "iterations of each equilibrium solve"),
+    Key("restart_after", "restart a path from a fresh theta_1 (drawn like the first) when it has "
+                         "not reached zero within K iterations of its (re)start; absent: never "
+                         "(the paper)"),
     Key("sweep", "a grid of settings: KEY = [values] (TOML table; flag: --sweep KEY=V1,V2,...); "
                  "KEY is a study key or game_args.NAME"),
     Key("chunk", "iterations per compiled call", "run"),
@@ -192,6 +195,7 @@ class StudyConfig:
     tau0: float = 0.05
     epsilon: float = 0.1
     max_steps: int = 100
+    restart_after: int | None = None
     sweep: dict = dataclasses.field(default_factory=dict)
     chunk: int = 5
     devices: int | None = None
@@ -264,7 +268,7 @@ def _checked(cfg: StudyConfig) -> dict:
         _int(k, v[k], 1)
     _int("seed", v["seed"], 0, MAX_SEED)
     _int("welfare_paths", v["welfare_paths"], 0)
-    for k in ("devices", "max_paths_per_batch", "checkpoint_every", "num_samples"):
+    for k in ("devices", "max_paths_per_batch", "checkpoint_every", "num_samples", "restart_after"):
         _int(k, v[k], 1, optional=True)
     v["memory_budget"] = _float("memory_budget", v["memory_budget"], lambda x: x > 0,
                                 "of GiB > 0", optional=True)
@@ -320,6 +324,13 @@ def _check_combinations(cfg: StudyConfig, v: dict):
             if bad:
                 raise ConfigError(key, "applies to the gap objectives (gap, smoothed), not to "
                                        "objective = 'robust'")
+    if v["restart_after"] is not None:
+        if not v["stop"]:
+            raise ConfigError("restart_after", "restarts the paths that have not stopped at zero: "
+                                               "it needs stop = true")
+        if v["theta0"] != "uniform":
+            raise ConfigError("restart_after", "draws fresh starting points like the first: it "
+                                               "needs theta0 = 'uniform'")
     if v["fresh_probes"] and isinstance(v["probes"], str):
         raise ConfigError("fresh_probes", "draws probes from the game's probe box: probes must be "
                                           "a count, not a file")

@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 
 from . import _stats
+from ._restarts import RestartState
 from .study import StudyOutcome
 
 ITERATION_COLUMNS = {
@@ -48,6 +49,7 @@ PATH_COLUMNS = {
     "min_gap": "smallest gap along the path",
     "failed_steps": "iterations whose step was skipped (failed evaluation)",
     "stopped": "the path was frozen at zero (stop = true)",
+    "restarts": "how often the path restarted from a fresh theta_1 (only with restart_after)",
     "initial_<name>": "theta_1",
     "final_<name>": "theta after the last iteration",
     "final_welfare_ratio": "W(x_NE)/W(x_SO) at the last iteration's theta (tracked paths only)",
@@ -118,7 +120,8 @@ def path_rows(outcome: StudyOutcome) -> list[dict]:
         res = outcome.results[c.index]
         ratio = outcome.welfare_ratio[c.index]
         first = first_zero(res.value, tol)
-        stopped = np.asarray(getattr(res.state, "stopped", np.zeros(res.value.shape[1], bool)))
+        stopped = np.asarray(res.state.stopped)
+        restarts = np.asarray(res.state.restarts) if isinstance(res.state, RestartState) else None
         final = res.state.theta if res.theta is None else res.theta[-1]
         with warnings.catch_warnings():  # an all-NaN path has no smallest gap: NaN
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -128,6 +131,8 @@ def path_rows(outcome: StudyOutcome) -> list[dict]:
                    "first_zero_n": None if math.isnan(first[k]) else int(first[k]),
                    "final_gap": float(res.value[-1, k]), "min_gap": float(low[k]),
                    "failed_steps": int(np.sum(res.failed[:, k])), "stopped": bool(stopped[k])}
+            if restarts is not None:
+                row["restarts"] = int(restarts[k])
             row.update({f"initial_{n}": float(c.theta0[k, j]) for j, n in enumerate(names)})
             row.update({f"final_{n}": float(final[k, j]) for j, n in enumerate(names)})
             if ratio is not None:
