@@ -23,6 +23,8 @@ from jaxmd_rp import cli
 from jaxmd_rp._study._rundir import RunDirLock
 from jaxmd_rp.cli import _study as study_cli
 from jaxmd_rp.experiments import _stats, _toml, fig6, study
+from jaxmd_rp.experiments._study_config import KEYS
+from jaxmd_rp.experiments.study_tables import ITERATION_COLUMNS, PATH_COLUMNS, TRACE_COLUMNS
 from tests.cli_helpers import run_cli
 
 GAME = '''\
@@ -243,7 +245,9 @@ def test_confidence_intervals_against_scipy():
 # slower: the documented example game (equilibria by solve_equilibrium), Figure 6 as a study,
 # the Figure 6 checksums, several devices, SIGKILL + resume
 
-DOCS_GAME = os.path.join(os.path.dirname(__file__), "..", "docs", "examples", "taxed_duopoly.py")
+DOCS = os.path.join(os.path.dirname(__file__), "..", "docs")
+DOCS_GAME = os.path.join(DOCS, "examples", "taxed_duopoly.py")
+DOCS_FIG6 = os.path.join(DOCS, "examples", "fig6.toml")
 
 
 @pytest.mark.slow
@@ -265,9 +269,9 @@ def test_the_documented_example(tmp_path):
 def test_figure_6_is_a_study_configuration(tmp_path):
     cfg = fig6.Fig6Config(paths=5, iters=4, chunk=2, stop=False)
     ref = fig6.run_fig6(cfg, progress=False, welfare_paths=0)
-    config = tmp_path / "fig6.toml"
-    config.write_text(_toml.dumps(fig6.as_study(cfg).to_dict()))
-    _ok("--config", config, "--welfare-paths", 0, "--quiet", "--out", tmp_path / "s")
+    assert study.read_config(DOCS_FIG6) == {**fig6.as_study(fig6.Fig6Config()).to_dict()}
+    _ok("--config", DOCS_FIG6, "--paths", 5, "--iters", 4, "--chunk", 2, "--no-stop",
+        "--welfare-paths", 0, "--quiet", "--out", tmp_path / "s")
     paths = _rows(tmp_path / "s" / "study_paths.csv")
     assert [float(r["final_gap"]) for r in paths] == ref.values[-1].tolist()
     assert [float(r["final_d2"]) for r in paths] == ref.theta[-1, :, 0].tolist()
@@ -346,6 +350,15 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path, game):
         assert (out / name).read_bytes() == (tmp_path / "ref" / name).read_bytes()
     sessions = json.loads((out / "runs" / "0" / "run.json").read_text())["sessions"]
     assert [s["resumed_from_iteration"] for s in sessions] == [0, killed_at]
+
+
+def test_the_docs_list_every_setting_and_column():
+    with open(os.path.join(DOCS, "studies.md")) as f:
+        text = f.read()
+    for key in KEYS:
+        assert f"`{key.name}`" in text, key.name
+    for col in [*ITERATION_COLUMNS, *PATH_COLUMNS, *TRACE_COLUMNS]:
+        assert f"`{col}`" in text, col
 
 
 def test_studyconfig_round_trips_through_toml():
