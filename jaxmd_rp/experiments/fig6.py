@@ -11,8 +11,14 @@ L(theta) = 0". The readings that the paper leaves open are options (docs/river.m
 - `stop`: freeze a path once L(theta_n) <= zero_tol (default, "until L(theta) = 0") or never;
 - `fresh_probes`: draw new probes every iteration instead of once per path.
 
-Randomness: path k's key is fold_in(PRNGKey(seed), k); its theta_1, probes and SPSA noise come
-from that key only, so path k is the same in a run of 20 paths and in a run of 20 000.
+Figure 6 is one configuration of the generic design study (`experiments.study`; `as_study(cfg)`
+is the `StudyConfig`, `docs/examples/fig6.toml` the same as a file for `jaxmd-rp study`): this
+module adds its own tables (`fig6.csv`, `fig6_paths.csv` with `first_zero_n = -1` for "never",
+its documented format) and the paper's claim check.
+
+Randomness: path k's key is p_k = fold_in(PRNGKey(seed), k); theta_1 comes from fold_in(p_k, 0),
+its probes from fold_in(p_k, 1) and the SPSA iterations from fold_in(p_k, 2), so path k is the
+same in a run of 20 paths and in a run of 20 000.
 
 Large runs: `run_fig6` goes through `jaxmd_rp.run_study`, so the paths are sharded over all devices
 (`--devices N`), memory-bounded (`--max-paths-per-batch B`), checkpointed (`--checkpoint-every K`,

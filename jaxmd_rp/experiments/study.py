@@ -122,7 +122,8 @@ def prepare(cfg: StudyConfig, *, check: bool = True) -> list[Group]:
             if len(g.members) == 1:
                 try:
                     trace_check(g)
-                except (ValueError, TypeError, IndexError) as e:
+                except (ValueError, TypeError, IndexError, AttributeError,
+                        NotImplementedError) as e:
                     raise StudyError(f"one design step cannot be traced: {type(e).__name__}: "
                                      f"{e}") from None
     return groups
@@ -192,6 +193,7 @@ class StudyOutcome:
     distance_to_optimum: list
     groups: list  # [[combination indices]] (one compiled program each)
     seconds: float
+    notes: list = dataclasses.field(default_factory=list)  # e.g. why welfare was not tracked
 
     @property
     def theta_names(self) -> tuple:
@@ -250,10 +252,16 @@ def _execute(cfg, groups, subdirs, resume, overwrite, progress, t0) -> StudyOutc
     combos = [c for g in groups for c in g.members]
     combos.sort(key=lambda c: c.index)
     batch = default_batch(cfg.max_paths_per_batch, cfg.memory_budget) or WELFARE_BATCH
+    notes = []
     for c in combos:
         k = min(cfg.welfare_paths, cfg.paths)
         if k > 0:
-            ratio[c.index], dist[c.index] = welfare_track(
-                c.game, results[c.index].theta[: cfg.iters, :k], c.probes[:k], batch)
+            try:  # a diagnostic: a game whose social optimum cannot be traced costs no results
+                ratio[c.index], dist[c.index] = welfare_track(
+                    c.game, results[c.index].theta[: cfg.iters, :k], c.probes[:k], batch)
+            except (ValueError, TypeError, NotImplementedError) as e:
+                notes.append(f"true welfare not tracked for combination {c.index}: "
+                             f"{type(e).__name__}: {str(e).splitlines()[0]}")
     return StudyOutcome(cfg, combos, results, ratio, dist,
-                        [[c.index for c in g.members] for g in groups], time.perf_counter() - t0)
+                        [[c.index for c in g.members] for g in groups], time.perf_counter() - t0,
+                        notes)

@@ -197,7 +197,8 @@ def summary(outcome: StudyOutcome, extra: dict | None = None) -> dict:
     return {"config": outcome.config.to_dict(), "confidence_level": _stats.LEVEL,
             "ci_methods": CI_METHODS,
             "combinations": [combination_summary(outcome, c) for c in outcome.combinations],
-            "groups": outcome.groups, "seconds": outcome.seconds, **(extra or {})}
+            "groups": outcome.groups, "seconds": outcome.seconds, "notes": outcome.notes,
+            **(extra or {})}
 
 
 def _fmt(d: dict, pct: bool = False, digits: int = 4) -> str:
@@ -237,4 +238,5 @@ def summary_text(outcome: StudyOutcome) -> str:
         if s["share_failed_steps"] > 0:
             lines.append(f"  WARNING: {s['share_failed_steps']:.1%} of the steps were skipped "
                          "(the objective could not be evaluated: NaN gap)")
+    lines += [f"note: {note}" for note in outcome.notes]
     return "\n".join(lines)
