@@ -45,7 +45,8 @@ INTS = ("paths", "iters", "seed", "max_steps", "chunk", "welfare_paths", "device
         "max_paths_per_batch", "checkpoint_every", "num_samples", "restart_after")
 FLOATS = ("noise", "zero_tol", "a", "c", "eta", "q", "loglog_floor", "learning_rate", "tau0",
           "epsilon", "memory_budget")
-GROUPS = {"game": "the game", "study": "the study", "run": "devices, batches, checkpoints, outputs"}
+METAVARS = {"memory_budget": "GIB", "max_paths_per_batch": "B", "checkpoint_every": "K",
+            "restart_after": "K", "num_samples": "N"}
 
 
 def _assignment(text: str) -> tuple[str, str]:
@@ -58,10 +59,6 @@ def _assignment(text: str) -> tuple[str, str]:
 def _count_or_file(text: str):
     v = parse_value(text)
     return v if isinstance(v, int) and not isinstance(v, bool) else text
-
-
-def _floats(text: str) -> list:
-    return parse_list(text)
 
 
 def _names(text: str) -> list:
@@ -94,13 +91,13 @@ def _add_key(group, key):
     elif name in CHOICES:
         group.add_argument(flag, choices=CHOICES[name], **kw)
     elif name in INTS:
-        group.add_argument(flag, type=int, metavar="N", **kw)
+        group.add_argument(flag, type=int, metavar=METAVARS.get(name, "N"), **kw)
     elif name in FLOATS:
-        group.add_argument(flag, type=float, metavar="X", **kw)
+        group.add_argument(flag, type=float, metavar=METAVARS.get(name, "X"), **kw)
     elif name == "probes":
         group.add_argument(flag, type=_count_or_file, metavar="T|FILE", **kw)
     elif name in ("theta0_low", "theta0_high"):
-        group.add_argument(flag, type=_floats, metavar="X1,X2,...", **kw)
+        group.add_argument(flag, type=parse_list, metavar="X1,X2,...", **kw)
     elif name == "theta_names":
         group.add_argument(flag, type=_names, metavar="NAME1,NAME2,...", **kw)
     else:
