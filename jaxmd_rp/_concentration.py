@@ -22,24 +22,31 @@ on data with mixed strategies.
 
 import jax.numpy as jnp
 
+from ._pareto_gap import real_param, work_dtype
+
 
 def concentration_bound(epsilon, num_samples, num_probes, num_agents, value_range, form="union"):
     """Lower bound on P(|L_hat - L| <= epsilon) (Theorem 2; see module docstring).
 
     **Arguments:**
 
-    - `epsilon`: deviation (>= 0).
-    - `num_samples`: N, samples per mixed strategy.
-    - `num_probes`: T; `num_agents`: M.
+    - `epsilon`: deviation (finite, >= 0).
+    - `num_samples`: N >= 1, samples per mixed strategy.
+    - `num_probes`: T >= 1; `num_agents`: M >= 1.
     - `value_range`: the length of an interval containing every g_t^i(gamma) over the supports
-      of the strategies (for the paper's G, pass |inf g_t^i(0)| -- valid only on budget sets).
+      of the strategies, > 0 (for the paper's G, pass |inf g_t^i(0)| -- valid only on budget sets).
     - `form`: `"union"` (Hoeffding + union bound, rigorous) or `"paper"` (the printed product).
     """
-    eps = jnp.asarray(epsilon, jnp.result_type(float))
-    tail = 2.0 * jnp.exp(-2.0 * eps**2 * num_samples / jnp.asarray(value_range) ** 2)
-    k = num_agents * num_probes**2
+    if form not in ("union", "paper"):
+        raise ValueError(f"`form` must be 'union' or 'paper'; got {form!r}.")
+    dt = work_dtype()
+    eps = real_param(epsilon, "epsilon", dt, low=0.0)
+    N = real_param(num_samples, "num_samples", dt, low=1.0)
+    T = real_param(num_probes, "num_probes", dt, low=1.0)
+    M = real_param(num_agents, "num_agents", dt, low=1.0)
+    G = real_param(value_range, "value_range", dt, low=0.0, strict=True)
+    tail = 2.0 * jnp.exp(-2.0 * eps**2 * N / G**2)
+    k = M * T**2
     if form == "union":
         return jnp.clip(1.0 - k * tail, 0.0, 1.0)
-    if form == "paper":
-        return jnp.maximum(1.0 - tail, 0.0) ** k
-    raise ValueError(f"`form` must be 'union' or 'paper'; got {form!r}.")
+    return jnp.maximum(1.0 - tail, 0.0) ** k

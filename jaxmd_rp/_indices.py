@@ -26,7 +26,7 @@ exponential cost is unavoidable. The supremum is generally not attained (e_t mus
 below a ratio rho[t, s]); the returned efficiencies c are the limit point.
 
 **Houtman-Maks index** (Houtman & Maks 1985). The largest number of observations whose sub-dataset
-satisfies GARP (reported as a count; divide by T for a fraction). Also NP-hard. Computed exactly by
+satisfies GARP. Also NP-hard. Computed exactly by
 checking GARP on all 2^T subsets at once (a transitive closure per subset), O(T^3 2^T) time.
 
 **Size limits.** `method="exact"` (default) is jit-able, vmap-able and batched over leading axes,
@@ -35,12 +35,18 @@ float64, doubling with every extra observation; the Houtman-Maks check holds T^2
 16 MiB at T = 16). Beyond it a `ValueError` is raised at trace time; raise `max_size` if memory
 allows, or use `method="milp"`: an exact mixed-integer programme solved by SciPy's HiGHS
 (`scipy.optimize.milp`, imported lazily: `pip install jaxmd_rp[milp]`). The MILP path runs on the
-host (not jit-able); it loops over the batch and returns NumPy arrays. Its Varian programme is a
-linear-ordering model (binary o_ts "t ranked above s", no 3-cycles, e_t <= rho[t, s] whenever s is
-above t) with O(T^3) constraints; its Houtman-Maks programme keeps observation t iff a_t = 1 and
-assigns integer levels U_t in [0, T-1] with U_t >= U_s on kept R0 edges and U_t >= U_s + 1 on kept
-P0 edges (a weak order refining the data). Both are exact (the MILP gap tolerance is set to zero);
-their cost grows quickly beyond T of a few dozen.
+host (not jit-able); it loops over the batch and returns NumPy arrays. Every MILP answer is checked
+exactly before it is returned (`jaxmd_rp._indices_milp`); a data set whose answer cannot be verified
+is reported as `RESULTS.milp_failed` (raised with `throw=True`, NaN with `throw=False`).
+
+**Units.** Varian's index is a mean efficiency in [0, 1] (1 = consistent); `units="waste"` reports
+1 - VI, the mean share of budget wasted (0 = consistent). The Houtman-Maks index is a count of
+observations in [1, T] (T = consistent); `units="fraction"` reports HM / T, and
+`units="removed_fraction"` reports (T - HM) / T, the share of observations to drop (0 =
+consistent), as prefgraph's `compute_houtman_maks_index` does.
+
+**Arithmetic.** The relations come from the scale-safe expenditures of `jaxmd_rp.garp` (exact
+power-of-two scaling, products in float64 when enabled): no overflow whatever the input dtype.
 
 Like the CCEI, VI = 1 does not imply GARP (a cycle of ties with one strict relation can be broken
 at no cost); HM = T does (`jaxmd_rp.garp` is the exact yes/no test).
@@ -52,23 +58,20 @@ T. Demuynck & J. Rehbeck, Econ. Theory 75 (2023) (integer programmes for these i
 
 from typing import Literal
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from ._consumer import _check
+from . import _indices_milp
+from ._consumer import DATA_ERRORS, _check, expenditures
+from ._pareto_gap import real_param, settle, work_dtype
+from ._scipy import require_scipy
+from ._solution import RESULTS, raise_on_host
 
 _DEFAULT_MAX_SIZE = 16
-
-
-def _expenditures(prices, bundles):
-    prices, bundles = _check(prices, bundles)
-    E = jnp.einsum("...tk,...sk->...ts", prices, bundles)
-    own = jnp.diagonal(E, axis1=-2, axis2=-1)
-    own = eqx.error_if(own, jnp.any(own <= 0), "every expenditure <p_t, x_t> must be positive.")
-    return E, own
+_VARIAN_UNITS = ("mean", "waste")
+_HM_UNITS = ("count", "fraction", "removed_fraction")
 
 
 def _subset_masks(T: int) -> np.ndarray:
@@ -133,14 +136,20 @@ def _batched(fn, *arrays):
     return jax.tree_util.tree_map(lambda o: o.reshape(lead + o.shape[1:]), out)
 
 
-def _check_size(prices, max_size, name):
-    T = jnp.shape(prices)[-2] if jnp.ndim(prices) >= 2 else 0  # shapes are checked later
+def _check_size(T, max_size, name):
     if T > max_size:
         raise ValueError(
             f"{name} with method='exact' enumerates 2^T subsets; T = {T} exceeds `max_size` = "
             f"{max_size}. Raise `max_size` if memory allows (cost doubles per observation) or use "
             "method='milp' (needs SciPy)."
         )
+
+
+def _check_options(method, units, allowed):
+    if method not in ("exact", "milp"):
+        raise ValueError(f"`method` must be 'exact' or 'milp'; got {method!r}.")
+    if units not in allowed:
+        raise ValueError(f"`units` must be one of {allowed}; got {units!r}.")
 
 
 def varian_index(
@@ -150,8 +159,10 @@ def varian_index(
     method: Literal["exact", "milp"] = "exact",
     max_size: int = _DEFAULT_MAX_SIZE,
     return_efficiencies: bool = False,
+    units: Literal["mean", "waste"] = "mean",
+    throw: bool = True,
 ):
-    """Varian's (1990) efficiency index in [0, 1], exact; shape `prices.shape[:-2]`.
+    """Varian's (1990) efficiency index, exact; shape `prices.shape[:-2]`.
 
     The supremum over per-observation efficiencies e in [0, 1]^T with GARP_e of mean(e) (see the
     module docstring). This is what the paper's Sec. 4.4.1 calls "the CCEI"; Afriat's CCEI
@@ -161,10 +172,15 @@ def varian_index(
 
     - `prices`, `bundles`: non-negative arrays of shape (..., T, K) with <p_t, x_t> > 0.
     - `method`: `"exact"` (subset dynamic programme, jit/vmap-able, T <= `max_size`) or
-      `"milp"` (SciPy HiGHS mixed-integer programme on the host, any T, NumPy output).
+      `"milp"` (SciPy HiGHS mixed-integer programme on the host, any T, NumPy output, every
+      answer verified exactly).
     - `max_size`: largest T accepted by `method="exact"` (default 16; memory ~ T 2^T floats).
     - `return_efficiencies`: also return the maximising efficiencies e, shape (..., T): GARP_e
       holds for every e' < e componentwise close enough to e (the supremum is a limit).
+    - `units`: `"mean"` (default: the mean efficiency, in [0, 1], 1 = consistent) or `"waste"`
+      (1 - the index: the mean share of budget wasted, 0 = consistent).
+    - `throw`: if True (default) invalid data raise a `ValueError` and an unverifiable MILP answer
+      raises `RESULTS.milp_failed`; if False such a data set gets NaN and the others are computed.
 
     **Returns:** the index, or `(index, e)` if `return_efficiencies`.
 
@@ -173,24 +189,34 @@ def varian_index(
     >>> p = jnp.array([[1.0, 2.0], [2.0, 1.0]]); x = jnp.array([[1.0, 1.0], [2.0, 0.0]])
     >>> float(rp.varian_index(p, x))  # e = (1, 3/4) or (2/3, 1): the best mean is 7/8
     0.875
+    >>> float(rp.varian_index(p, x, units="waste"))
+    0.125
     >>> float(rp.ccei(p, x))
     0.75
 
     ```
     """
+    _check_options(method, units, _VARIAN_UNITS)
+    prices, bundles = _check(prices, bundles)
     if method == "milp":
-        return _varian_milp(prices, bundles, return_efficiencies)
-    if method != "exact":
-        raise ValueError(f"`method` must be 'exact' or 'milp'; got {method!r}.")
-    _check_size(prices, max_size, "varian_index")
-    index, e = _varian_exact(prices, bundles)
+        index, e = _varian_milp(prices, bundles, throw)
+    else:
+        _check_size(prices.shape[-2], max_size, "varian_index")
+        index, e, code = _varian_exact(prices, bundles)
+        index, e = settle((index, e), code, DATA_ERRORS, throw)
+    if units == "waste":
+        index = 1.0 - index
     return (index, e) if return_efficiencies else index
 
 
 @jax.jit
 def _varian_exact(prices, bundles):
-    E, own = _expenditures(prices, bundles)
-    return _batched(_varian_one, E / own[..., :, None])
+    E, own, code = expenditures(prices, bundles)
+    rho = jnp.where((code > 0)[..., None, None], 1.0, E / jnp.where(own > 0, own, 1.0)[..., :, None])
+    index, e = _batched(_varian_one, rho)
+    bad = code > 0
+    index = jnp.where(bad, jnp.nan, index).astype(prices.dtype)
+    return index, jnp.where(bad[..., None], jnp.nan, e).astype(prices.dtype), code
 
 
 def houtman_maks_index(
@@ -199,178 +225,109 @@ def houtman_maks_index(
     *,
     method: Literal["exact", "milp"] = "exact",
     max_size: int = _DEFAULT_MAX_SIZE,
+    tol=0.0,
+    units: Literal["count", "fraction", "removed_fraction"] = "count",
+    throw: bool = True,
 ) -> Array:
     """Houtman-Maks index: the size of the largest GARP-consistent subset of the observations.
 
-    An integer in [1, T] (a single observation always satisfies GARP); equal to T iff GARP holds.
+    With `units="count"` (default) an integer in [1, T] (a single observation always satisfies
+    GARP), equal to T iff GARP holds; `units="fraction"` gives HM / T and
+    `units="removed_fraction"` gives (T - HM) / T (the share to drop, as prefgraph reports it).
     Shape `prices.shape[:-2]`.
 
     **Arguments:** as `varian_index` (`method="exact"`: all 2^T subsets, T <= `max_size`;
-    `method="milp"`: SciPy HiGHS on the host).
+    `method="milp"`: a hitting-set programme on the host, every answer verified), and `tol`, the
+    relative tie tolerance of `jaxmd_rp.garp` (default 0: exact). With `throw=False` a failed
+    data set is NaN, so the counts are returned as floats.
 
     ```python
     >>> import jax.numpy as jnp, jaxmd_rp as rp
     >>> p = jnp.array([[1.0, 2.0], [2.0, 1.0]]); x = jnp.array([[1.0, 1.0], [2.0, 0.0]])
     >>> int(rp.houtman_maks_index(p, x))  # the two observations violate GARP together
     1
+    >>> float(rp.houtman_maks_index(p, x, units="removed_fraction"))
+    0.5
 
     ```
     """
+    _check_options(method, units, _HM_UNITS)
+    prices, bundles = _check(prices, bundles)
+    tol = real_param(tol, "tol", work_dtype(), low=0.0)
+    T = prices.shape[-2]
     if method == "milp":
-        return _hm_milp(prices, bundles)
-    if method != "exact":
-        raise ValueError(f"`method` must be 'exact' or 'milp'; got {method!r}.")
-    _check_size(prices, max_size, "houtman_maks_index")
-    return _hm_exact(prices, bundles)
+        count = _hm_milp(prices, bundles, tol, throw)
+    else:
+        _check_size(T, max_size, "houtman_maks_index")
+        count, code = _hm_exact(prices, bundles, tol)
+        if not throw:
+            count = jnp.where(code > 0, jnp.nan, count.astype(jnp.result_type(float)))
+        count = settle(count, code, DATA_ERRORS, throw)
+    if units == "count":
+        return count
+    frac = count / T
+    return frac if units == "fraction" else 1.0 - frac
+
+
+def _relations(E, own, tol):
+    W = (own[..., :, None] - E) / jnp.where(own > 0, own, 1.0)[..., :, None]
+    return W >= -tol, W > tol
 
 
 @jax.jit
-def _hm_exact(prices, bundles):
-    E, own = _expenditures(prices, bundles)
-    return _batched(_hm_one, own[..., :, None] >= E, own[..., :, None] > E)
+def _hm_exact(prices, bundles, tol):
+    E, own, code = expenditures(prices, bundles)
+    return _batched(_hm_one, *_relations(E, own, tol)), code
 
 
 # ----------------------------------------------------------------------------------------------
-# MILP formulations (host-side, SciPy HiGHS)
+# MILP paths (host-side, SciPy HiGHS; `_indices_milp` verifies every answer)
 
 
-def _host_data(prices, bundles):
-    try:
-        p = np.asarray(prices, dtype=float)
-        x = np.asarray(bundles, dtype=float)
-    except jax.errors.TracerArrayConversionError as err:
+def _host(prices, bundles, tol=None):
+    """Exact relations on the host: (rho, R0, P0) NumPy arrays flattened over the batch."""
+    require_scipy("method='milp'")
+    if isinstance(prices, jax.core.Tracer) or isinstance(bundles, jax.core.Tracer):
         raise ValueError(
             "method='milp' runs SciPy on the host and cannot be traced (jit/vmap/grad); use "
             "method='exact' inside JAX transformations."
-        ) from err
-    if p.ndim < 2 or p.shape != x.shape:
-        raise ValueError(
-            "`prices` and `bundles` must have the same shape (..., T, K); got "
-            f"{p.shape} and {x.shape}."
         )
-    if not (np.all(np.isfinite(p)) and np.all(p >= 0)):
-        raise ValueError("`prices` must be finite and non-negative.")
-    if not (np.all(np.isfinite(x)) and np.all(x >= 0)):
-        raise ValueError("`bundles` must be finite and non-negative.")
-    E = np.einsum("...tk,...sk->...ts", p, x)
-    own = np.diagonal(E, axis1=-2, axis2=-1)
-    if np.any(own <= 0):
-        raise ValueError("every expenditure <p_t, x_t> must be positive.")
-    return E, own
+    E, own, code = _host_jit(prices, bundles)
+    settle(jnp.zeros(()), code, DATA_ERRORS, True)
+    tol = jnp.zeros((), work_dtype()) if tol is None else tol
+    R0, P0 = _relations(E, own, tol)
+    T = E.shape[-1]
+    rho = E / own[..., :, None]
+    return tuple(np.asarray(a).reshape(-1, T, T) for a in (rho, R0, P0))
 
 
-def _milp():
-    try:
-        from scipy.optimize import Bounds, LinearConstraint, milp
-    except ImportError as err:  # pragma: no cover - scipy is a test dependency
-        raise ImportError(
-            "method='milp' needs SciPy (>= 1.9): pip install 'jaxmd_rp[milp]'."
-        ) from err
-    return milp, LinearConstraint, Bounds
+_host_jit = jax.jit(expenditures)
 
 
-def _sparse(*args, **kwargs):
-    from scipy.sparse import csr_array
-
-    return csr_array(*args, **kwargs)
-
-
-def _solve_milp(c, A, lo, hi, integrality, lb, ub):
-    milp, LinearConstraint, Bounds = _milp()
-    res = milp(
-        c, constraints=[LinearConstraint(A, lo, hi)], integrality=integrality,
-        bounds=Bounds(lb, ub), options={"mip_rel_gap": 0.0},
-    )
-    if res.status != 0 or res.x is None:
-        raise RuntimeError(f"scipy.optimize.milp failed: {res.message}")
-    return res.x
+def _fail(out, failed, throw, what):
+    if failed.any():
+        raise_on_host(RESULTS.milp_failed, throw,
+                      f"({what}: data set(s) {np.flatnonzero(failed).tolist()} not verified.)")
+    return out
 
 
-def _varian_milp_one(E, own):
-    T = E.shape[0]
-    rho = E / own[:, None]
-    if T == 1:
-        return 1.0, np.ones(1)
-    pairs = [(t, s) for t in range(T) for s in range(t + 1, T)]
-    pid = {p: k for k, p in enumerate(pairs)}
-    nv = T + len(pairs)  # e_0..e_{T-1}, then o_ts (t < s): 1 iff t ranked above s
-
-    def above(a, b):  # "a above b" as (coef index, sign, constant): o or 1 - o
-        return (T + pid[(a, b)], 1.0, 0.0) if a < b else (T + pid[(b, a)], -1.0, 1.0)
-
-    entries, hi = [], []  # sparse rows: (row, column, value); every row is "<= hi"
-
-    def add_row(coefs, bound):
-        r = len(hi)
-        entries.extend((r, j, v) for j, v in coefs)
-        hi.append(bound)
-
-    for t in range(T):
-        for s in range(T):
-            if s == t or rho[t, s] >= 1.0:
-                continue
-            # e_t <= rho_ts + (1 - rho_ts) (1 - [s above t])
-            j, sg, cst = above(s, t)
-            add_row([(t, 1.0), (j, (1.0 - rho[t, s]) * sg)], 1.0 - (1.0 - rho[t, s]) * cst)
-    for a in range(T):
-        for b in range(a + 1, T):
-            for d in range(a + 1, T):
-                if d == b:
-                    continue  # each directed 3-cycle a > b > d > a once (a smallest): <= 2 arcs
-                terms = [above(u, v) for u, v in ((a, b), (b, d), (d, a))]
-                add_row([(j, sg) for j, sg, _ in terms], 2.0 - sum(cst for _, _, cst in terms))
-    if not hi:
-        return 1.0, np.ones(T)
-    r, col, val = map(np.asarray, zip(*entries, strict=True))
-    A = _sparse((val, (r, col)), shape=(len(hi), nv))
-    lo = np.full(len(hi), -np.inf)
-    c = np.concatenate([-np.ones(T), np.zeros(len(pairs))])
-    integrality = np.concatenate([np.zeros(T), np.ones(len(pairs))])
-    sol = _solve_milp(c, A, lo, hi, integrality, np.zeros(nv), np.ones(nv))
-    e = np.clip(sol[:T], 0.0, 1.0)
-    return float(np.mean(e)), e
+def _varian_milp(prices, bundles, throw):
+    rho, _, _ = _host(prices, bundles)
+    lead, T = prices.shape[:-2], prices.shape[-2]
+    out = [_indices_milp.varian_one(r) for r in rho]  # host loop, not jit
+    failed = np.array([o[0] is None for o in out], bool)
+    index = np.array([np.nan if o[0] is None else o[0] for o in out]).reshape(lead)
+    e = np.stack([np.full(T, np.nan) if o[0] is None else o[1] for o in out]).reshape(lead + (T,))
+    return _fail((index, e), failed, throw, "varian_index")
 
 
-def _hm_milp_one(E, own):
-    T = E.shape[0]
-    R0 = own[:, None] >= E
-    P0 = own[:, None] > E
-    nv = 2 * T  # a_0..a_{T-1} (keep), U_0..U_{T-1} (integer levels)
-    rows, lo = [], []
-    for t in range(T):
-        for s in range(T):
-            if s == t or not R0[t, s]:
-                continue
-            # kept t, s: U_t - U_s >= 1 (P0) or >= 0 (R0 only); else slack by T
-            row = np.zeros(nv)
-            row[T + t], row[T + s] = 1.0, -1.0
-            row[t] -= T
-            row[s] -= T
-            rows.append(row)
-            lo.append((1.0 if P0[t, s] else 0.0) - 2.0 * T)
-    if not rows:
-        return T
-    A = np.array(rows)
-    c = np.concatenate([-np.ones(T), np.zeros(T)])
-    sol = _solve_milp(
-        c, A, lo, np.full(len(lo), np.inf), np.ones(nv), np.zeros(nv),
-        np.concatenate([np.ones(T), np.full(T, T - 1.0)]),
-    )
-    return int(round(float(np.sum(sol[:T]))))
-
-
-def _varian_milp(prices, bundles, return_efficiencies):
-    E, own = _host_data(prices, bundles)
-    lead, T = E.shape[:-2], E.shape[-1]
-    Ef, of = E.reshape(-1, T, T), own.reshape(-1, T)
-    out = [_varian_milp_one(Ef[b], of[b]) for b in range(Ef.shape[0])]  # host loop, not jit
-    index = np.array([o[0] for o in out]).reshape(lead)
-    e = np.array([o[1] for o in out]).reshape(lead + (T,))
-    return (index, e) if return_efficiencies else index
-
-
-def _hm_milp(prices, bundles):
-    E, own = _host_data(prices, bundles)
-    lead, T = E.shape[:-2], E.shape[-1]
-    Ef, of = E.reshape(-1, T, T), own.reshape(-1, T)
-    return np.array([_hm_milp_one(Ef[b], of[b]) for b in range(Ef.shape[0])]).reshape(lead)
+def _hm_milp(prices, bundles, tol, throw):
+    _, R0, P0 = _host(prices, bundles, tol)
+    counts = [_indices_milp.houtman_maks_one(r, p)[0] for r, p in zip(R0, P0, strict=True)]
+    failed = np.array([c is None for c in counts], bool)
+    lead = prices.shape[:-2]
+    if failed.any():
+        out = np.array([np.nan if c is None else float(c) for c in counts]).reshape(lead)
+    else:
+        out = np.array(counts, dtype=np.int64).reshape(lead)
+    return _fail(out, failed, throw, "houtman_maks_index")

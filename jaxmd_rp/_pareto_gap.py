@@ -34,16 +34,21 @@ attained on two edges. `jax.grad(pareto_gap)` returns an element of the Clarke s
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float
+import numpy as np
+from jaxtyping import Array, Bool, Float
 
-from ._solution import RESULTS
+from ._bottleneck import bottleneck as bottleneck
+from ._bottleneck import bottleneck_closure as bottleneck_closure
+from ._bottleneck import bottleneck_edge
+from ._solution import RESULTS, AbstractSolution, finish
 
-_UNROLL_T = 64  # unroll Floyd-Warshall up to this T (straight-line fused kernels)
-_CHUNK_BYTES = 2**20  # CPU: process data sets in chunks of about this size (cache-resident)
+_NONFINITE = "`values` contains NaN or inf entries."
 
 
 def _check_values(values, name="values") -> Array:
-    values = jnp.asarray(values)
+    """`values` as a real float array of shape (..., M, T, T) (trace-time checks only)."""
+    if not isinstance(values, jax.Array):
+        values = jnp.asarray(values)
     if jnp.issubdtype(values.dtype, jnp.complexfloating):
         raise TypeError(f"`{name}` must be real; got dtype {values.dtype}.")
     if not jnp.issubdtype(values.dtype, jnp.floating):
@@ -61,154 +66,102 @@ def _check_values(values, name="values") -> Array:
     return values
 
 
-def _finite(values, name="values"):
-    return eqx.error_if(
-        values, ~jnp.all(jnp.isfinite(values)), f"`{name}` contains NaN or inf entries."
-    )
+def work_dtype():
+    """The dtype of revealed-preference arithmetic: float64 when enabled, else float32."""
+    return jax.dtypes.canonicalize_dtype(jnp.float64)
 
 
-def bottleneck_closure(W: Float[Array, "... T T"]) -> Float[Array, "... T T"]:
-    """(max, min) closure: C[t, s] = max over paths t -> s (length >= 1) of the smallest weight.
-
-    Floyd-Warshall in the (max, min) semiring, O(T^3) per matrix; any leading batch axes.
-    """
-    T = W.shape[-1]
-
-    def relax(k, C):
-        col = jax.lax.dynamic_index_in_dim(C, k, axis=-1, keepdims=True)  # (..., T, 1)
-        row = jax.lax.dynamic_index_in_dim(C, k, axis=-2, keepdims=True)  # (..., 1, T)
-        return jnp.maximum(C, jnp.minimum(col, row))
-
-    if T <= _UNROLL_T:
-        C = W
-        for k in range(T):
-            C = jnp.maximum(C, jnp.minimum(C[..., :, k : k + 1], C[..., k : k + 1, :]))
-        return C
-    return jax.lax.fori_loop(0, T, relax, W)
+def real_param(x, name: str, dtype, *, low=None, strict=False):
+    """A real parameter as an array of `dtype`, refused when complex, NaN/inf or below `low`
+    (`<= low` if `strict`): a `ValueError` now when concrete, an `eqx.error_if` when traced."""
+    x = x if isinstance(x, jax.Array) else jnp.asarray(x)
+    if jnp.issubdtype(x.dtype, jnp.complexfloating):
+        raise TypeError(f"`{name}` must be real; got dtype {x.dtype}.")
+    x = x.astype(dtype)
+    bad = ~jnp.isfinite(x)
+    want = "finite"
+    if low is not None:
+        bad = bad | ((x <= low) if strict else (x < low))
+        want = f"finite and {'>' if strict else '>='} {low}"
+    return refuse(x, bad, f"`{name}` must be {want}.")
 
 
-def _diag(C):
-    return jnp.diagonal(C, axis1=-2, axis2=-1)
+def refuse(x, bad, message: str):
+    """`x`, refused where `bad` holds: `ValueError(message)` now when `bad` is concrete, an
+    `eqx.error_if` at run time when it is traced."""
+    if isinstance(bad, jax.core.Tracer):
+        return eqx.error_if(x, jnp.any(bad), message)
+    if np.any(np.asarray(bad)):
+        raise ValueError(message)
+    return x
 
 
-def _bottleneck(values):
-    """(B, C) with B = max_i max_t C_i[t, t] (may be negative) and C the closures."""
-    C = bottleneck_closure(-values)
-    return jnp.max(_diag(C), axis=(-2, -1)), C
-
-
-def _critical_edge(values, B, C):
-    """Flat index of a bottleneck edge (i, t, s) of an optimal cycle (one instance)."""
-    W = -values
-    M, T, _ = W.shape
-    back = jnp.swapaxes(C, -1, -2)  # back[i, t, s] = C[i, s, t]: best return path s -> t
-    on_cycle = (W == B) & ((back >= B) | jnp.eye(T, dtype=bool)[None])
-    return jnp.argmax(on_cycle.reshape(-1))
+def settle(out, code, messages, throw: bool):
+    """Outputs of a batched entry point whose element k failed where `code[k] > 0`
+    (`messages[code - 1]` says why). `out` already holds NaN there; with `throw` the first failure
+    is raised instead: a `ValueError` when `code` is concrete, an `eqx.error_if` when traced."""
+    if not throw:
+        return out
+    if isinstance(code, jax.core.Tracer):
+        worst = jnp.max(code)
+        return eqx.branched_error_if(out, worst > 0, jnp.maximum(worst - 1, 0), messages)
+    code = np.asarray(code)
+    if code.size and code.max() > 0:
+        raise ValueError(messages[int(code.max()) - 1])
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
-# Large T: prune, then close only the core.
-#
-# B is the largest r such that the graph {W >= r} has a cycle. A cheap lower bound lb comes from the
-# best 2-cycle or self-loop (max of min(W, W^T)); a lower bound from the cycles of the best-in-edge
-# functional graph was tried too and cost more than it saved (pointer-chasing gathers). A cycle with
-# bottleneck above a level r has all its nodes keeping an in- and an out-edge > r among themselves,
-# so it survives the iterated removal of nodes without such edges (the "core" at level r). Peeling
-# at r = max(lb, 0): if the core is empty, L = max(lb, 0) exactly; if it has at most _CORE nodes,
-# the closure of the core's subgraph gives B = max(lb, B_core) exactly. Only a larger core needs the
-# full O(T^3) closure. On revealed-preference data the bound is usually already exact and the core
-# has a handful of nodes (consistent data: none), so the cost is O(T^2) per peeling round.
-
-_PRUNE_T = 64  # use pruning above this T (measured crossover on CPU)
-_CORE = 16  # largest core closed directly
+# the gap
 
 
-def _pruned_one(W):
-    """One (T, T) matrix: (B, t, s, need_full) with (t, s) a bottleneck edge of an optimal cycle."""
-    T = W.shape[-1]
-    neg = jnp.asarray(-jnp.inf, W.dtype)
-    # 2-cycles and self-loops: lb and its bottleneck edge (t0, s0)
-    two = jnp.minimum(W, W.T)
-    k2 = jnp.argmax(two.reshape(-1))
-    lb = two.reshape(-1)[k2]
-    a2, b2 = k2 // T, k2 % T
-    first = W[a2, b2] <= W[b2, a2]
-    t0, s0 = jnp.where(first, a2, b2), jnp.where(first, b2, a2)
-    # peel the core at level max(lb, 0): only cycles above it can change L = max(B, 0); on
-    # consistent data {W > 0} is acyclic and peels away completely (L = 0 without a closure)
-    level = jnp.maximum(lb, 0.0)
-    above = W > level
-
-    def peel(carry):
-        alive, _ = carry
-        E = above & alive[:, None] & alive[None, :]
-        new = alive & jnp.any(E, axis=0) & jnp.any(E, axis=1)
-        return new, jnp.any(new != alive)
-
-    alive, _ = jax.lax.while_loop(lambda c: c[1], peel, (jnp.ones(T, bool), jnp.array(True)))
-    m = jnp.sum(alive)
-    # close the core
-    idx = jnp.nonzero(alive, size=_CORE, fill_value=0)[0]
-    valid = jnp.arange(_CORE) < m
-    Wc = jnp.where(valid[:, None] & valid[None, :], W[idx][:, idx], neg)
-    Cc = bottleneck_closure(Wc)
-    Bc = jnp.max(jnp.diagonal(Cc))
-    back = Cc.T
-    on_cycle = (Wc == Bc) & ((back >= Bc) | jnp.eye(_CORE, dtype=bool))
-    kc = jnp.argmax(on_cycle.reshape(-1))
-    use_c = (m > 0) & (Bc > lb)
-    B = jnp.where(use_c, Bc, lb)
-    t = jnp.where(use_c, idx[kc // _CORE], t0)
-    s_ = jnp.where(use_c, idx[kc % _CORE], s0)
-    return B, t, s_, m > _CORE
-
-
-def _gap_and_edge(values):
-    """values (n, M, T, T) -> (B (n,), flat edge index into (M, T, T) (n,)); B unclipped."""
-    n, M, T, _ = values.shape
-    W = -values
-
-    def full(W):
-        C = bottleneck_closure(W)
-        B = jnp.max(_diag(C), axis=(-2, -1))
-        idx = jax.vmap(_critical_edge)(-W, B, C)
-        return B, idx
-
-    if T <= _PRUNE_T:
-        return full(W)
-    Bi, ti, si, need = jax.vmap(jax.vmap(_pruned_one))(W)  # (n, M)
-    agent = jnp.argmax(Bi, axis=1)
+def _gap_and_edge(flat):
+    """flat (n, M, T, T) -> (L (n,), flat edge index (n,)), NaN where an element is not finite."""
+    n, M, T, _ = flat.shape
+    B, t, s = bottleneck_edge(-flat, floor=0.0)  # (n, M)
+    agent = jnp.argmax(B, axis=1).astype(jnp.int32)
     rows = jnp.arange(n)
-    B = Bi[rows, agent]
-    idx = agent * T * T + ti[rows, agent] * T + si[rows, agent]
-    # the full closure only where some matrix of this batch needs it (a real branch, not a select,
-    # unless the caller vmaps over this function)
-    return jax.lax.cond(jnp.any(need), full, lambda W: (B, idx), W)
+    Bmax = B[rows, agent]
+    idx = agent * T * T + t[rows, agent] * T + s[rows, agent]
+    bad = ~jnp.all(jnp.isfinite(flat), axis=(1, 2, 3))
+    return jnp.where(bad, jnp.nan, jnp.maximum(Bmax, 0.0)), idx
 
 
 @jax.custom_jvp
-def _gap_batch(values):
-    """values (n, M, T, T) -> L (n,)."""
-    B, _ = _gap_and_edge(values)
-    return jnp.maximum(B, 0.0)
+def _gap_batch(flat):
+    return _gap_and_edge(flat)[0]
 
 
 @_gap_batch.defjvp
 def _gap_batch_jvp(primals, tangents):
-    (values,), (dvalues,) = primals, tangents
-    B, idx = _gap_and_edge(values)
-    n = values.shape[0]
-    dB = -dvalues.reshape(n, -1)[jnp.arange(n), idx]
-    return jnp.maximum(B, 0.0), jnp.where(B > 0, dB, jnp.zeros_like(dB))
+    (flat,), (dflat,) = primals, tangents
+    L, idx = _gap_and_edge(flat)
+    n = flat.shape[0]
+    dflat = dflat.reshape(n, -1)
+    # minus the bottleneck edge where L > 0, zero where L = 0, and NaN over a failed data set
+    # (written as products with constants, so the tangent stays linear and transposes)
+    on = jnp.where(L > 0, 1.0, 0.0).astype(flat.dtype)
+    nan = jnp.where(jnp.isnan(L), jnp.nan, 0.0).astype(flat.dtype)
+    return L, -dflat[jnp.arange(n), idx] * on + jnp.sum(dflat, axis=1) * nan
 
 
-def pareto_gap(values: Float[Array, "... M T T"]) -> Float[Array, "..."]:
+@jax.jit
+def _gap_jit(values):
+    flat = values.reshape((-1,) + values.shape[-3:])
+    return _gap_batch(flat).reshape(values.shape[:-3])
+
+
+def pareto_gap(values: Float[Array, "... M T T"], *, throw: bool = True) -> Float[Array, "..."]:
     """The Pareto gap L of paper eq. (10) (eq. (13) for empirical strategies).
 
     **Arguments:**
 
     - `values`: `values[..., i, t, s] = g_t^i(mu_s)`, shape (..., M, T, T) with any leading batch
       axes (see `jaxmd_rp.probe_values`).
+    - `throw`: if True (default), a data set containing NaN/inf raises (a `ValueError`; an
+      `equinox.EquinoxRuntimeError` under `jit`). If False, such a data set gets L = NaN (and NaN
+      gradients) while every other one is computed as usual: the NaN is the failure flag (the only
+      way this function fails is a non-finite input).
 
     **Returns:** L >= 0, shape `values.shape[:-3]`. L = 0 iff the data are consistent with social
     optimality (Theorem 1, for strategies that exhaust their probe, g_t^t = 0). With T = 1 the gap
@@ -225,97 +178,95 @@ def pareto_gap(values: Float[Array, "... M T T"]) -> Float[Array, "..."]:
 
     ```
     """
-    values = _check_values(values)
-    return _gap_jit(values, True)
+    L = _gap_jit(_check_values(values))
+    if not throw:
+        return L
+    return settle(L, jnp.isnan(L).astype(jnp.int32) if isinstance(L, jax.core.Tracer)
+                  else np.isnan(np.asarray(L)), (_NONFINITE,), True)
 
 
 def pareto_gap_unchecked(values: Array) -> Array:
-    """`pareto_gap` without the NaN/inf check (NaN propagates); for use inside design loops."""
-    return _gap_jit(_check_values(values), False)
-
-
-def _chunk_size(values) -> int | None:
-    """Data sets per chunk on CPU (cache blocking of the O(T^3) closure); None = all at once.
-
-    Each step of the closure sweeps the whole (chunk, M, T, T) array, so on a CPU the chunk must
-    stay cache-resident; on GPU/TPU one fully batched sweep is best.
-    """
-    if jax.default_backend() != "cpu":
-        return None
-    M, T = values.shape[-3], values.shape[-1]
-    return max(4, _CHUNK_BYTES // (M * T * T * values.dtype.itemsize))
-
-
-@eqx.filter_jit  # (equinox's jit: a NaN check fails with its own message, not a callback error)
-def _gap_jit(values, check):
-    if check:
-        values = _finite(values)
-    flat = values.reshape((-1,) + values.shape[-3:])
-    chunk = _chunk_size(values)
-    if chunk is None or chunk >= flat.shape[0]:
-        out = _gap_batch(flat)
-    else:
-        n = flat.shape[0]
-        pad = (-n) % chunk
-        padded = jnp.concatenate([flat, jnp.zeros((pad,) + flat.shape[1:], flat.dtype)])
-        out = jax.lax.map(_gap_batch, padded.reshape((-1, chunk) + flat.shape[1:]))
-        out = out.reshape(-1)[:n]
-    return out.reshape(values.shape[:-3])
+    """`pareto_gap(values, throw=False)`: NaN marks a data set with NaN/inf entries; for design
+    loops, which mask or skip such data sets."""
+    return _gap_jit(_check_values(values))
 
 
 # ---------------------------------------------------------------------------------------------
 # consistency tests: MM-GARP (Def. 5) and GARP_F (Def. 6, as corrected in docs/pareto_gap.md)
 
 
-@jax.jit
-def _garp_violated(W):
-    """GARP-type test on one (M, T, T) weight array: R = {W >= 0}, P = {W > 0}.
+def _garp_violated(W: Float[Array, "... M T T"], tol=0.0) -> Bool[Array, "..."]:
+    """GARP-type test on (..., M, T, T) weights: R = {W >= -tol}, P = {W > tol}.
 
-    Violated iff t R* s (closure) and s P t for some t, s. Self-loops count (t R* t with
-    W[t, t] > 0 is a violation).
+    Violated iff t R* s (closure) and s P t for some agent and t, s; self-loops count (t R* t with
+    W[t, t] > tol is a violation). `tol = 0` is the exact test.
     """
     C = bottleneck_closure(W)
-    reach = C >= 0
-    return jnp.any(reach & (jnp.swapaxes(W, -1, -2) > 0), axis=(-3, -2, -1))
+    reach = C >= -tol
+    return jnp.any(reach & (jnp.swapaxes(W, -1, -2) > tol), axis=(-3, -2, -1))
 
 
-def mm_garp(values: Float[Array, "... M T T"]) -> Array:
+@jax.jit
+def _garp_values(W, tol):
+    bad = ~jnp.all(jnp.isfinite(W), axis=(-3, -2, -1))
+    return _garp_violated(jnp.where(jnp.isfinite(W), W, 0.0), tol), bad
+
+
+def _garp_family(W, tol):
+    violated, bad = _garp_values(W, tol)
+    return settle(~violated, bad, (_NONFINITE,), True)
+
+
+def mm_garp(values: Float[Array, "... M T T"], *, tol=0.0) -> Bool[Array, "..."]:
     """MM-GARP (paper Definition 5), True where it holds.
 
     mu_k R mu_j iff g_k(mu_j) <= g_k(mu_k); H = transitive closure of R; MM-GARP holds iff
     mu_k H mu_j implies g_j(mu_k) >= g_j(mu_j), for every agent. (The paper writes "R" in the
     implication; the closure H it defines is what Theorem 1 needs, as in GARP.)
+
+    `tol` (>= 0, default 0: exact) treats differences within `tol` as ties: R holds when
+    g_k(mu_j) <= g_k(mu_k) + tol and the strict relation needs a margin above `tol`.
     """
-    values = _finite(_check_values(values))
-    diag = _diag(values)[..., :, None]
-    return ~_garp_violated(diag - values)
+    values = _check_values(values)
+    tol = real_param(tol, "tol", values.dtype, low=0.0)
+    diag = jnp.diagonal(values, axis1=-2, axis2=-1)[..., :, None]
+    return _garp_family(diag - values, tol)
 
 
-def garp_f(values: Float[Array, "... M T T"], F) -> Array:
+def garp_f(values: Float[Array, "... M T T"], F, *, tol=0.0) -> Bool[Array, "..."]:
     """GARP_F, True where it holds: mu_t R_F mu_s iff g_t(mu_s) + F <= 0, P_F strict, no cycle of
     R_F with a P_F edge. It holds for every F > L and fails for every F < L, so
     L = inf{F >= 0 : GARP_F holds} (the paper's Theorem 4, stated as an infimum; at F = L it holds
     iff every bottleneck cycle has all edges equal to L).
+
+    `F`: finite and >= 0 (the relaxation of Definition 6), a scalar or an array broadcasting
+    against `values.shape[:-3]`. `tol`: tie tolerance as in `mm_garp` (default 0: exact).
     """
-    values = _finite(_check_values(values))
-    F = jnp.asarray(F, values.dtype)
-    return ~_garp_violated(-values - F[..., None, None, None])
+    values = _check_values(values)
+    F = real_param(F, "F", values.dtype, low=0.0)
+    tol = real_param(tol, "tol", values.dtype, low=0.0)
+    return _garp_family(-values - F[..., None, None, None], tol)
 
 
 # ---------------------------------------------------------------------------------------------
 # certificates and recovered utilities
 
 
-class ParetoCertificate(eqx.Module):
+class ParetoCertificate(AbstractSolution):
     """Numbers (u, lambda) proving L <= r, and how well they satisfy (10).
 
     **Fields:**
 
-    - `u`, `lam`: shape (..., M, T); `lam > 0`.
+    - `u`, `lam`: shape (..., M, T); `lam > 0`. NaN where the element failed.
     - `r`: the level certified (L <= r).
     - `violation`: worst violation max_{i,t,s} (u_s - u_t - lam_t (g_t(mu_s) + r)) relative to the
       size of the terms; <= 0 up to rounding for a valid certificate.
-    - `result`: `RESULTS.successful` iff the checker verified the certificate.
+    - `result`: `RESULTS.successful` iff the checker verified the certificate;
+      `RESULTS.certificate_failed` if it could not be verified at r; `RESULTS.invalid_data` for a
+      data set with NaN/inf entries.
+
+    `.success` (alias `.valid`) is `result == RESULTS.successful`, elementwise. The numbers are in
+    the dtype of revealed-preference arithmetic (float64 when enabled, else float32).
     """
 
     u: Array
@@ -326,30 +277,50 @@ class ParetoCertificate(eqx.Module):
 
     @property
     def valid(self) -> Array:
-        return self.result == RESULTS.successful
+        """Alias of `success`."""
+        return self.success
+
+    @property
+    def stats(self) -> dict:
+        return {"violation": self.violation}
 
 
-def certificate_violation(values, u, lam, r):
+def certificate_violation(values, u, lam, r) -> Array:
     """Worst relative violation of (10) by (u, lam) at level r; <= 0 means every inequality holds.
 
     Returns max over i, t, s of (u_s - u_t - lam_t (values_ts + r)) / (|u_s| + |u_t| +
-    lam_t |values_ts + r|), or +inf if some lam <= 0 or some number is not finite.
+    lam_t |values_ts + r|), or +inf if some lam <= 0 or some number (r included) is not finite.
+    `u`, `lam`: shape (..., M, T) matching `values` (..., M, T, T); `r` broadcasts against the
+    batch shape.
     """
     values = _check_values(values)
-    return _violation_jit(values, jnp.asarray(u), jnp.asarray(lam), jnp.asarray(r, values.dtype))
+    dt = work_dtype()  # at least as wide as any float input
+    arrays = []
+    for name, x in (("u", u), ("lam", lam), ("r", r)):
+        x = jnp.asarray(x)
+        if not (jnp.issubdtype(x.dtype, jnp.floating) or jnp.issubdtype(x.dtype, jnp.integer)):
+            raise TypeError(f"`{name}` must be a real array; got dtype {x.dtype}.")
+        arrays.append(x.astype(dt))
+    u, lam, r = arrays
+    if u.shape != values.shape[:-1] or lam.shape != values.shape[:-1]:
+        raise ValueError(
+            f"`u` and `lam` must have shape values.shape[:-1] = {values.shape[:-1]}; got "
+            f"{u.shape} and {lam.shape}."
+        )
+    return _violation_jit(values.astype(dt), u, lam, r)
 
 
 @jax.jit
 def _violation_jit(values, u, lam, r):
-    r = r[..., None, None, None]
+    r = jnp.broadcast_to(r, values.shape[:-3])[..., None, None, None]
     rhs = lam[..., :, None] * (values + r)  # (..., M, t, s)
     lhs = u[..., None, :] - u[..., :, None]  # u_s - u_t
     size = jnp.abs(u[..., None, :]) + jnp.abs(u[..., :, None]) + jnp.abs(rhs)
     rel = (lhs - rhs) / jnp.where(size > 0, size, 1.0)
     worst = jnp.max(rel, axis=(-3, -2, -1))
     bad = ~jnp.all(jnp.isfinite(u) & jnp.isfinite(lam) & (lam > 0), axis=(-2, -1))
-    bad = bad | ~jnp.all(jnp.isfinite(values), axis=(-3, -2, -1))
-    return jnp.where(bad, jnp.inf, worst)
+    bad = bad | ~jnp.all(jnp.isfinite(values), axis=(-3, -2, -1)) | ~jnp.isfinite(r[..., 0, 0, 0])
+    return jnp.where(bad | jnp.isnan(worst), jnp.inf, worst)
 
 
 def _construct_one_agent(W, C, r):
@@ -372,7 +343,14 @@ def _construct_one_agent(W, C, r):
     return u, lam
 
 
-def pareto_gap_certificate(values: Float[Array, "... M T T"], tol=None, r=None) -> ParetoCertificate:
+def default_certificate_tol(dtype) -> float:
+    """Default slack above L, relative to 1 + max|values|: max(1e-6, sqrt(eps)) of the arithmetic
+    dtype (1e-6 in float64; 3.5e-4 in float32, where 1e-6 is below what the check resolves)."""
+    return max(1e-6, float(np.sqrt(np.finfo(dtype).eps)))
+
+
+def pareto_gap_certificate(values: Float[Array, "... M T T"], tol=None, r=None, *,
+                           throw: bool = True) -> ParetoCertificate:
     """(u, lambda) satisfying every inequality of (10) at level r = L + tol (or a given r).
 
     Constructed in JAX from the bottleneck closure: for r > L the graph E of edges with
@@ -387,29 +365,58 @@ def pareto_gap_certificate(values: Float[Array, "... M T T"], tol=None, r=None) 
     **Arguments:**
 
     - `values`: shape (..., M, T, T).
-    - `tol`: slack above L (default 1e-6 * (1 + max|values|)); ignored if `r` is given.
-    - `r`: the level to certify; must exceed L for a valid certificate.
+    - `tol`: slack above L, finite and > 0 (default `default_certificate_tol` x (1 + max|values|):
+      1e-6 x scale in float64); ignored if `r` is given.
+    - `r`: the level to certify (finite; a scalar or one per data set); must exceed L for a valid
+      certificate.
+    - `throw`: if True (default), raise when any data set's certificate fails; if False, failed
+      data sets get NaN `u`, `lam` and their own `result` code (`certificate_failed`, or
+      `invalid_data` for NaN/inf values) while the others are untouched.
+
+    **Returns:** a `ParetoCertificate` (batched like `values.shape[:-3]`).
+
+    ```python
+    >>> import jax.numpy as jnp, jaxmd_rp as rp
+    >>> v = jnp.array([[[0.0, -0.5], [-0.25, 0.0]]])  # L = 0.25
+    >>> cert = rp.pareto_gap_certificate(v, r=0.3)
+    >>> bool(cert.success), float(rp.certificate_violation(v, cert.u, cert.lam, 0.3)) <= 0
+    (True, True)
+    >>> str(rp.pareto_gap_certificate(v, r=0.2, throw=False).result)
+    'certificate_failed'
+
+    ```
     """
     values = _check_values(values)
+    dt = work_dtype()  # at least as wide as any float input
     batch = values.shape[:-3]
-    nan = jnp.full(batch, jnp.nan, values.dtype)
-    r_arr = nan if r is None else jnp.broadcast_to(jnp.asarray(r, values.dtype), batch)
-    tol_arr = nan if tol is None else jnp.broadcast_to(jnp.asarray(tol, values.dtype), batch)
-    return _certificate_jit(values, r_arr, tol_arr)
+    nan = jnp.full(batch, jnp.nan, dt)
+    if r is None:
+        r_arr = nan
+        tol_arr = nan if tol is None else real_param(tol, "tol", dt, low=0.0, strict=True)
+    else:
+        r_arr, tol_arr = real_param(r, "r", dt), nan
+    r_arr = jnp.broadcast_to(r_arr, batch) if jnp.ndim(r_arr) <= len(batch) else r_arr
+    if r_arr.shape != batch:
+        raise ValueError(f"`r` must broadcast to the batch shape {batch}; got shape {r_arr.shape}.")
+    cert = _certificate_jit(values.astype(dt), r_arr, jnp.broadcast_to(tol_arr, batch),
+                            default_certificate_tol(dt))
+    return finish(cert, throw)
 
 
 @eqx.filter_jit
-def _certificate_jit(values, r_arr, tol_arr):
-    values = _finite(values)
+def _certificate_jit(values, r_arr, tol_arr, default_tol):
     batch = values.shape[:-3]
     M, T = values.shape[-3], values.shape[-1]
     flat = values.reshape((-1, M, T, T))
 
     def one(v, r_req, tol_req):
-        B, C = _bottleneck(v)
+        bad = ~jnp.all(jnp.isfinite(v))
+        v = jnp.where(bad, 0.0, v)
+        B, C = bottleneck(-v, with_closure=True)
+        B = jnp.max(B)
         L = jnp.maximum(B, 0.0)
         scale = 1.0 + jnp.max(jnp.abs(v))
-        t_ = jnp.where(jnp.isnan(tol_req), 1e-6 * scale, tol_req)
+        t_ = jnp.where(jnp.isnan(tol_req), default_tol * scale, tol_req)
         r_ = jnp.where(jnp.isnan(r_req), L + t_, r_req)
         # construct at a level strictly between L and r, so rounding cannot break the check
         r_c = jnp.where(r_ > B, r_ - 0.5 * jnp.minimum(r_ - B, 1e-3 * scale), r_)
@@ -417,6 +424,10 @@ def _certificate_jit(values, r_arr, tol_arr):
         viol = _violation_jit(v, u, lam, r_)
         ok = viol <= 32 * jnp.finfo(v.dtype).eps
         res = RESULTS.where(ok, RESULTS.successful, RESULTS.certificate_failed)
+        res = RESULTS.where(bad, RESULTS.invalid_data, res)
+        failed = bad | ~ok
+        u, lam = jnp.where(failed, jnp.nan, u), jnp.where(failed, jnp.nan, lam)
+        viol = jnp.where(bad, jnp.nan, viol)
         return ParetoCertificate(u=u, lam=lam, r=r_, violation=viol, result=res)
 
     cert = jax.vmap(one)(flat, r_arr.reshape(-1), tol_arr.reshape(-1))
@@ -438,14 +449,27 @@ class RecoveredUtility(eqx.Module):
     def __call__(self, x) -> Array:
         T = self.u.shape[-1]
         g = jax.vmap(lambda s: self.probe_fn(s, x))(jnp.arange(T))  # (T, M)
-        return jnp.min(self.u.T + self.lam.T * g, axis=0)
+        return jnp.min(self.u.T + self.lam.T * g.astype(self.u.dtype), axis=0)
 
     def total(self, x) -> Array:
         return jnp.sum(self(x))
 
 
 def recover_utilities(certificate: ParetoCertificate, probe_fn) -> RecoveredUtility:
-    """The utilities (28) built from a (valid, unbatched) certificate; see `RecoveredUtility`."""
+    """The utilities (28) built from a valid, unbatched certificate; see `RecoveredUtility`.
+
+    A `ValueError` if the certificate is batched or was not verified (its `result` is not
+    `successful`): utilities from unverified numbers would rationalise nothing.
+    """
+    if not isinstance(certificate, ParetoCertificate):
+        raise TypeError(f"`certificate` must be a ParetoCertificate; got {type(certificate).__name__}.")
     if certificate.u.ndim != 2:
         raise ValueError("`certificate` must be for a single data set (u of shape (M, T)).")
+    if not callable(probe_fn):
+        raise TypeError("`probe_fn` must be callable as probe_fn(s, x).")
+    if not isinstance(certificate.result._value, jax.core.Tracer) and not bool(certificate.success):
+        raise ValueError(
+            f"`certificate` was not verified (result: {certificate.result}); recover utilities "
+            "only from a successful certificate."
+        )
     return RecoveredUtility(u=certificate.u, lam=certificate.lam, probe_fn=probe_fn)

@@ -41,15 +41,18 @@ Everything is vectorised over outcomes (no Python loops) and jit-able; batch ove
 
 from typing import Literal
 
-import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
+
+from ._pareto_gap import real_param, refuse
 
 PrefKind = Literal["utilities", "positions"]
 
 
 def _as_positions(prefs, kind: PrefKind) -> Int[Array, "M D"]:
     prefs = jnp.asarray(prefs)
+    if jnp.issubdtype(prefs.dtype, jnp.complexfloating):
+        raise TypeError(f"`prefs` must be real; got dtype {prefs.dtype}.")
     if prefs.ndim != 2 or prefs.shape[0] == 0 or prefs.shape[1] == 0:
         raise ValueError(
             f"`prefs` must have shape (M, D) (agents x outcomes); got shape {prefs.shape}."
@@ -60,19 +63,21 @@ def _as_positions(prefs, kind: PrefKind) -> Int[Array, "M D"]:
         raise ValueError(f"`kind` must be 'utilities' or 'positions'; got {kind!r}.")
     D = prefs.shape[1]
     if jnp.issubdtype(prefs.dtype, jnp.floating):
-        prefs = eqx.error_if(prefs, jnp.any(prefs != jnp.round(prefs)),
+        prefs = refuse(prefs, jnp.any(prefs != jnp.round(prefs)),
                              "`prefs` with kind='positions' must hold integer positions.")
     pos = prefs.astype(jnp.int32)
-    return eqx.error_if(pos, jnp.any((pos < 1) | (pos > D)),
+    return refuse(pos, jnp.any((pos < 1) | (pos > D)),
                         f"`prefs` with kind='positions' must hold positions in 1..D = 1..{D}.")
 
 
 def preference_positions(utilities: Float[Array, "M D"]) -> Int[Array, "M D"]:
     """Positions pos_i(o) in 1..D from utilities (1 = best; ties share the better position)."""
     u = jnp.asarray(utilities)
+    if jnp.issubdtype(u.dtype, jnp.complexfloating):
+        raise TypeError(f"`utilities` must be real; got dtype {u.dtype}.")
     if u.ndim != 2:
         raise ValueError(f"`utilities` must have shape (M, D); got shape {u.shape}.")
-    u = eqx.error_if(u, ~jnp.all(jnp.isfinite(u)), "`utilities` must be finite.")
+    u = refuse(u, ~jnp.all(jnp.isfinite(u)), "`utilities` must be finite.")
     return 1 + jnp.sum(u[:, None, :] > u[:, :, None], axis=-1).astype(jnp.int32)
 
 
@@ -88,7 +93,7 @@ def _check_k(k, D):
     k = jnp.asarray(k)
     if not jnp.issubdtype(k.dtype, jnp.integer):
         raise ValueError(f"`k` must be an integer (array); got dtype {k.dtype}.")
-    return eqx.error_if(k, jnp.any((k < 1) | (k > D)), f"`k` must lie in 1..D = 1..{D}.")
+    return refuse(k, jnp.any((k < 1) | (k > D)), f"`k` must lie in 1..D = 1..{D}.")
 
 
 def rank_k(outcome, prefs, k, *, kind: PrefKind = "utilities") -> Int[Array, "..."]:
@@ -114,12 +119,12 @@ def rank_k(outcome, prefs, k, *, kind: PrefKind = "utilities") -> Int[Array, "..
     outcome = jnp.asarray(outcome)
     if not jnp.issubdtype(outcome.dtype, jnp.integer):
         raise ValueError(f"`outcome` must be an integer index (array); got dtype {outcome.dtype}.")
-    outcome = eqx.error_if(outcome, jnp.any((outcome < 0) | (outcome >= D)),
-                           f"`outcome` must lie in 0..D-1 = 0..{D - 1}.")
+    outcome = refuse(outcome, jnp.any((outcome < 0) | (outcome >= D)),
+                     f"`outcome` must lie in 0..D-1 = 0..{D - 1}.")
     k = _check_k(k, D)
     outcome, k = jnp.broadcast_arrays(outcome, k)
     p = pos[:, outcome]  # (M, ...)
-    return jnp.sum(p <= k[None], axis=0).astype(jnp.int32)
+    return jnp.sum(p <= k[None].astype(p.dtype), axis=0).astype(jnp.int32)
 
 
 def maxrank_k(prefs, k, *, kind: PrefKind = "utilities") -> Int[Array, "..."]:
@@ -131,8 +136,10 @@ def maxrank_k(prefs, k, *, kind: PrefKind = "utilities") -> Int[Array, "..."]:
 
 def _as_distribution(mu, D, dtype=None):
     mu = jnp.asarray(mu)
+    if jnp.issubdtype(mu.dtype, jnp.complexfloating):
+        raise TypeError(f"`mu` must be real; got dtype {mu.dtype}.")
     if jnp.issubdtype(mu.dtype, jnp.integer):  # pure strategy: an outcome index
-        mu = eqx.error_if(mu, jnp.any((mu < 0) | (mu >= D)),
+        mu = refuse(mu, jnp.any((mu < 0) | (mu >= D)),
                           f"`mu` (an outcome) must lie in 0..{D - 1}.")
         return jnp.eye(D, dtype=dtype or jnp.result_type(float))[mu]
     if mu.ndim < 1 or mu.shape[-1] != D:
@@ -142,7 +149,7 @@ def _as_distribution(mu, D, dtype=None):
         )
     tol = jnp.sqrt(jnp.finfo(mu.dtype).eps) * D
     bad = jnp.any(mu < -tol) | jnp.any(jnp.abs(jnp.sum(mu, axis=-1) - 1.0) > tol)
-    return eqx.error_if(mu, bad | ~jnp.all(jnp.isfinite(mu)),
+    return refuse(mu, bad | ~jnp.all(jnp.isfinite(mu)),
                         "`mu` must be a probability vector over the D outcomes.")
 
 
@@ -190,6 +197,7 @@ def is_rank_optimal(mu, prefs, *, kind: PrefKind = "utilities", atol: float | No
     mu = _as_distribution(mu, R.shape[1])
     if atol is None:
         atol = float(jnp.sqrt(jnp.finfo(mu.dtype).eps)) * M
+    atol = real_param(atol, "atol", mu.dtype, low=0.0)
     er = jnp.einsum("...o,ko->...k", mu, R.astype(mu.dtype))
     return jnp.all(er >= jnp.max(R, axis=1).astype(mu.dtype) - atol, axis=-1)
 

@@ -85,6 +85,26 @@ class RESULTS(optx.RESULTS):  # pyright: ignore[reportGeneralTypeIssues]
         "check or it stopped early; the reported numbers are not certified. Try the exact "
         "enumeration method where it exists, or report the data set."
     )
+    invalid_data = (
+        "This element's input is invalid (NaN/inf values; for consumer data also negative prices "
+        "or bundles, or a non-positive expenditure), so it was not computed; its outputs are NaN. "
+        "Clean or drop the element."
+    )
+    invalid_epsilon = (
+        "`epsilon` (the Wasserstein radius) is NaN, infinite or negative: pass a finite radius "
+        ">= 0 (with throw=False this element's outputs are NaN)."
+    )
+    invalid_samples = (
+        "Invalid data for the robust Pareto gap: `prices` must be finite and > 0 and every sample "
+        "must lie in its budget set (finite, >= 0, <prices, sample> <= 1, and = 1 for "
+        "support='line'); through the game API the strategies must be finite, >= `game.lower` "
+        "and satisfy g_t^i(x_t) <= 0 (with throw=False this element's outputs are NaN)."
+    )
+    observation_failed = (
+        "An equilibrium at some probe could not be observed (the solve failed or the closed form "
+        "is not finite), so the objective at this theta is NaN. Call `solve_equilibrium(game, "
+        "theta, probe, throw=False)` at that probe to see its result code."
+    )
 
 
 _NAMES = {int(item._value): name for name, item in RESULTS._name_to_item.items()}

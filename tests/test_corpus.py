@@ -26,13 +26,10 @@ CASES = _cases()
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_corpus(case):
     if case.kind == "refused":
-        with pytest.raises(Exception) as info:
-            case.call()
         expected = case.raises if isinstance(case.raises, tuple) else (case.raises,)
         assert not {Exception, BaseException, RuntimeError} & set(expected), case.id
-        assert isinstance(info.value, expected), (
-            f"{case.id}: raised {type(info.value).__name__}, expected "
-            f"{' or '.join(t.__name__ for t in expected)}: {info.value}")
+        with pytest.raises(expected) as info:
+            case.call()
         assert re.search(case.match, str(info.value), re.S), (
             f"{case.id}: message does not match {case.match!r}: {info.value}")
         return

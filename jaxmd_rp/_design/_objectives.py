@@ -22,6 +22,12 @@ from .._observe import Observer, as_leaf, is_concrete
 from .._pareto_gap import _check_values, pareto_gap_unchecked
 
 
+def failed_as_nan(value, ok):
+    """`value` where every observation succeeded, else NaN -- with a NaN gradient too (a product
+    with NaN, not a select), so `optax.apply_if_finite` and masking see the failure."""
+    return value * jnp.where(jnp.all(ok), 1.0, jnp.nan).astype(value.dtype)
+
+
 class ParetoGapObjective(AbstractGapObjective):
     """theta -> L_hat(theta): the Pareto gap of the equilibria observed at `theta` on the probes.
 
@@ -85,8 +91,7 @@ class ParetoGapObjective(AbstractGapObjective):
 
     def __call__(self, theta, probes=None, key=None) -> Array:
         values, ok = self.values(theta, probes, key)
-        L = pareto_gap_unchecked(values)
-        return jnp.where(jnp.all(ok), L, jnp.nan)
+        return failed_as_nan(pareto_gap_unchecked(values), ok)
 
 
 def _softmax2(a, b, tau):
@@ -155,7 +160,5 @@ class SmoothedGapObjective(AbstractSurrogateObjective):
         """(smoothed gap, exact gap) from one set of equilibrium solves."""
         values, ok = self.objective.values(theta, args, key)
         tau = jnp.asarray(self.tau0, values.dtype) / jnp.sqrt(jnp.asarray(n, values.dtype))
-        good = jnp.all(ok)
         exact = jax.lax.stop_gradient(pareto_gap_unchecked(values))
-        return (jnp.where(good, _smooth_jit(values, tau), jnp.nan),
-                jnp.where(good, exact, jnp.nan))
+        return failed_as_nan(_smooth_jit(values, tau), ok), failed_as_nan(exact, ok)

@@ -5,7 +5,13 @@ import sys
 
 from .._version import __version__
 from . import _fig6, _fig7, _quickstart, _study
-from ._common import ArgumentParser, UsageError, require
+from ._common import (
+    ArgumentParser,
+    UsageError,
+    add_compile_cache,
+    enable_compile_cache,
+    require,
+)
 
 SUBCOMMANDS = (_quickstart, _fig6, _fig7, _study)
 
@@ -23,12 +29,15 @@ def parser() -> ArgumentParser:
     sub.parser_class = ArgumentParser
     for module in SUBCOMMANDS:
         module.register(sub)
+    for subparser in sub.choices.values():
+        add_compile_cache(subparser)
     return p
 
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
+        enable_compile_cache(args)
         return args.func(args)
     except UsageError as e:
         print(f"jaxmd-rp {args.command}: error: {e}", file=sys.stderr)

@@ -110,3 +110,37 @@ def check_devices(devices):
     n = jax.device_count()
     require(devices <= n, f"--devices {devices}: only {n} {jax.default_backend()} device(s) "
             "are visible")
+
+
+def default_cache_dir() -> str:
+    """`$JAXMD_RP_COMPILE_CACHE`, else `$XDG_CACHE_HOME/jaxmd_rp/xla` (`~/.cache/jaxmd_rp/xla`)."""
+    env = os.environ.get("JAXMD_RP_COMPILE_CACHE")
+    if env:
+        return env
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "jaxmd_rp", "xla")
+
+
+def add_compile_cache(parser):
+    g = parser.add_argument_group("compilation cache")
+    g.add_argument("--compile-cache", default=None, metavar="DIR",
+                   help="persistent XLA compilation cache: a rerun with the same shapes skips "
+                        f"compilation (default: {default_cache_dir()}; $JAXMD_RP_COMPILE_CACHE)")
+    g.add_argument("--no-compile-cache", action="store_true",
+                   help="compile from scratch and write no cache")
+
+
+def enable_compile_cache(args):
+    """Turn on JAX's persistent compilation cache unless --no-compile-cache (a cache that cannot
+    be created is skipped with a warning: it never stops a run)."""
+    if getattr(args, "no_compile_cache", True):
+        return
+    path = args.compile_cache or default_cache_dir()
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        print(f"jaxmd-rp: warning: compilation cache {path!r} unavailable ({e.strerror or e}); "
+              "compiling without it", file=sys.stderr)
+        return
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)

@@ -35,6 +35,15 @@ class _Unbounded(rp.AbstractGame):
         return x / probe[0] - 1.0
 
 
+def _apply_if_finite_step(theta):
+    """One optax step guarded by apply_if_finite on the gap's gradient: skipped when NaN."""
+    opt = optax.apply_if_finite(optax.sgd(0.1), max_consecutive_errors=5)
+    state = opt.init(theta)
+    grad = jax.grad(rp.ParetoGapObjective(RIVER))(theta, PROBES)
+    updates, state = opt.update(grad, state, theta)
+    return optax.apply_updates(theta, updates), state.notfinite_count
+
+
 def _spsa(**kw):
     return lambda: rp.SPSA(*BOX, **kw)
 
@@ -68,7 +77,8 @@ CASES += [
             r"`lower` must be <= `upper` componentwise"),
     refused("design/SPSA/box-nan", lambda: rp.SPSA(jnp.array([0.0, jnp.nan]), jnp.ones(2)),
             ValueError, r"`lower` and `upper` must not contain NaN"),
-    refused("design/SPSA/box-complex", lambda: rp.SPSA(jnp.zeros(2) + 0j, jnp.ones(2) + 0j),
+    refused("design/SPSA/box-complex", lambda: rp.SPSA(jnp.zeros(2, jnp.complex128),
+                                                     jnp.ones(2, jnp.complex128)),
             TypeError, r"`lower` must be a real array; got dtype complex"),
     refused("design/SPSA/perturbation", _spsa(perturbation="clip"), ValueError,
             r"`perturbation` must be 'project' or 'raw'; got 'clip'"),
@@ -78,7 +88,7 @@ CASES += [
             r"`stop_tol` needs `track_value=True`"),
     refused("design/SPSA/init-wrong-shape", lambda: rp.SPSA(*BOX).init(jnp.zeros(2)), ValueError,
             r"`theta0` must have shape \(p,\) = \(3,\) to match the box Theta; got \(2,\)"),
-    refused("design/SPSA/init-complex", lambda: rp.SPSA(*BOX).init(jnp.zeros(3) + 0j), TypeError,
+    refused("design/SPSA/init-complex", lambda: rp.SPSA(*BOX).init(jnp.zeros(3, jnp.complex128)), TypeError,
             r"`theta0` must be real; got dtype complex"),
     refused("design/SPSA/init-nan", lambda: eqx.filter_jit(rp.SPSA(*BOX).init)(jnp.full(3, jnp.nan)),
             eqx.EquinoxRuntimeError, r"`theta0` contains NaN or inf"),
@@ -179,6 +189,13 @@ CASES += [
     refused("design/Observer/tremble-above-one", lambda: rp.Observer(RIVER, num_samples=2,
             noise=1.5, noise_model="tremble"), ValueError,
             r"`noise` must be in \[0, 1\] for noise_model='tremble'"),
+    correct("design/ParetoGapObjective/failed-solve-nan-gradient",
+            lambda: (rp.ParetoGapObjective(RIVER)(jnp.full(7, 1.5), PROBES),
+                     jax.grad(rp.ParetoGapObjective(RIVER))(jnp.full(7, 1.5), PROBES)),
+            lambda vg: bool(jnp.isnan(vg[0])) and bool(jnp.all(jnp.isnan(vg[1])))),
+    correct("design/ParetoGapObjective/apply-if-finite-skips",
+            lambda: _apply_if_finite_step(jnp.full(7, 1.5)),
+            lambda out: bool(jnp.all(out[0] == 1.5)) and int(out[1]) == 1),
     correct("design/ParetoGapObjective/deterministic-without-key",
             lambda: rp.ParetoGapObjective(RIVER)(jnp.full(7, 0.3), PROBES),
             lambda L: bool(jnp.isfinite(L)) and float(L) >= 0),

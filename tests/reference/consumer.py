@@ -15,6 +15,8 @@ __all__ = [
     "expenditure_matrix",
     "transitive_closure",
     "garp_bruteforce",
+    "garp_exact",
+    "exact_relations",
     "garp_e_holds",
     "ccei_bruteforce",
     "varian_index_bruteforce",
@@ -64,6 +66,26 @@ def garp_bruteforce(p, x) -> bool:
     R0 = own[:, None] >= E           # R0[t, s]: E[t,t] >= E[t,s]
     P = own[:, None] > E             # P[s, t]: E[s,s] > E[s,t]
     return bool(_garp_from_matrices(R0, P))
+
+
+def exact_relations(p, x):
+    """(R0, P0) from expenditures in exact rational arithmetic (`fractions.Fraction` of the float
+    values, any magnitude, any float dtype): no rounding, no overflow. Entries may be zero."""
+    from fractions import Fraction
+
+    p = np.asarray(p, dtype=float)
+    x = np.asarray(x, dtype=float)
+    T, K = p.shape
+    E = [[sum(Fraction(float(p[t, k])) * Fraction(float(x[s, k])) for k in range(K))
+          for s in range(T)] for t in range(T)]
+    R0 = np.array([[E[t][t] >= E[t][s] for s in range(T)] for t in range(T)])
+    P = np.array([[E[t][t] > E[t][s] for s in range(T)] for t in range(T)])
+    return R0, P
+
+
+def garp_exact(p, x) -> bool:
+    """GARP on exact rational expenditures (see `exact_relations`)."""
+    return bool(_garp_from_matrices(*exact_relations(p, x)))
 
 
 def garp_e_holds(p, x, e) -> bool:
