@@ -51,8 +51,12 @@ BASE = StudyConfig(game="tests.test_sweep:make_capped", paths=5, iters=6, probes
 
 @pytest.fixture
 def chunk_compilations():
-    """Names of the compiled design programs (`run_study`'s chunk) while the test runs."""
+    """Names of the compiled design programs (`run_study`'s chunk) while the test runs (with the
+    persistent compilation cache that command-line tests turn on switched off: a hit there is
+    not a compilation)."""
     names = []
+    cache = jax.config.jax_enable_compilation_cache
+    jax.config.update("jax_enable_compilation_cache", False)
 
     def listener(event, duration, **kwargs):
         if event == "/jax/core/compile/backend_compile_duration" and "_sharded_chunk" in str(
@@ -62,6 +66,7 @@ def chunk_compilations():
     jax.monitoring.register_event_duration_secs_listener(listener)
     yield names
     jax.monitoring.unregister_event_duration_listener(listener)
+    jax.config.update("jax_enable_compilation_cache", cache)
 
 
 def _assert_equal_to_separate_runs(out):
