@@ -37,7 +37,8 @@ def parser() -> ArgumentParser:
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
-        enable_compile_cache(args)
+        if not getattr(args, "distributed", False):  # else after jax.distributed.initialize()
+            enable_compile_cache(args)
         return args.func(args)
     except UsageError as e:
         print(f"jaxmd-rp {args.command}: error: {e}", file=sys.stderr)
