@@ -43,6 +43,12 @@ from ._objective import (
     sample_probes as sample_probes,
 )
 from ._observe import Observer as Observer
+from ._learning import (
+    AbstractLearningDynamics as AbstractLearningDynamics,
+    GradientPlay as GradientPlay,
+    Hedge as Hedge,
+    RegretMatching as RegretMatching,
+)
 from ._design._base import (
     AbstractDesignInfo as AbstractDesignInfo,
     AbstractDesignMethod as AbstractDesignMethod,
@@ -53,7 +59,16 @@ from ._design._objectives import (
     SmoothedGapObjective as SmoothedGapObjective,
     pareto_gap_smooth as pareto_gap_smooth,
 )
-from ._design._spsa import SPSA as SPSA, SPSAInfo as SPSAInfo, SPSAState as SPSAState
+from ._design._blackbox import (
+    AbstractBlackBoxMethod as AbstractBlackBoxMethod,
+    AbstractQuery as AbstractQuery,
+)
+from ._design._spsa import (
+    SPSA as SPSA,
+    SPSAInfo as SPSAInfo,
+    SPSAQuery as SPSAQuery,
+    SPSAState as SPSAState,
+)
 from ._design._gradient import (
     GradientDesign as GradientDesign,
     GradientInfo as GradientInfo,
@@ -95,6 +110,21 @@ from ._robust import (
     separation_oracle as separation_oracle,
     upper_mask as upper_mask,
 )
+from ._design._asktell import (
+    AskTell as AskTell,
+    AskTellInfo as AskTellInfo,
+    AskTellQuery as AskTellQuery,
+    AskTellState as AskTellState,
+    ProbeFunctions as ProbeFunctions,
+    simulate as simulate,
+)
+from ._design._asktell_driver import (
+    AskTellTrace as AskTellTrace,
+    ObserverError as ObserverError,
+    SubprocessObserver as SubprocessObserver,
+    run_asktell as run_asktell,
+)
+from ._study._asktell import AskTellRun as AskTellRun
 from ._study import (
     CheckpointError as CheckpointError,
     RunDirectoryLocked as RunDirectoryLocked,

@@ -8,6 +8,9 @@ objective (`ParetoGapObjective`, `SmoothedGapObjective`, `RobustGapObjective`) o
 
 - equilibria: `game.equilibrium(theta, probe)` for an `AbstractClosedFormGame`, else one vmapped
   `solve_equilibrium(..., throw=False)` over the probes (failed solves are flagged in `ok`);
+- learning agents (`dynamics` set, e.g. `GradientPlay`): instead of an equilibrium, the play the
+  agents reach after `dynamics.horizon` rounds of learning (`jaxmd_rp._learning`; a play that is
+  not finite is flagged in `ok`);
 - samples: `game.sample_strategy(k_t, x_t, N)` with `k_t = split(fold_in(key, 11), T)[t]`;
 - noise (`noise_model="gaussian"`): additive N(0, noise^2) on every sample coordinate, drawn from
   `fold_in(key, 13)`, clipped at the game's action lower bound;
@@ -26,6 +29,7 @@ from jaxtyping import Array, Bool
 
 from ._equilibrium import AbstractEquilibriumSolver, solve_equilibrium
 from ._game import AbstractClosedFormGame, AbstractGame
+from ._learning import AbstractLearningDynamics
 
 SAMPLE_STREAM = 11  # fold_in(key, SAMPLE_STREAM): the per-probe sampling keys
 NOISE_STREAM = 13  # fold_in(key, NOISE_STREAM): observation noise
@@ -63,6 +67,8 @@ class Observer(eqx.Module):
     - `noise_model`: `"gaussian"` (standard deviation `noise`, clipped at the lower bound) or
       `"tremble"` (shrink towards the lower bound by up to the fraction `noise`, in [0, 1]).
     - `max_steps`, `tol`: passed to `solve_equilibrium`.
+    - `dynamics`: `None` (default) observes equilibria; a learning dynamics
+      (`GradientPlay`, `Hedge`, `RegretMatching`) observes the agents' play after learning.
     """
 
     game: AbstractGame
@@ -72,10 +78,14 @@ class Observer(eqx.Module):
     noise_model: Literal["gaussian", "tremble"] = eqx.field(static=True, default="gaussian")
     max_steps: int = eqx.field(static=True, default=100)
     tol: float | None = eqx.field(static=True, default=None)
+    dynamics: AbstractLearningDynamics | None = None
 
     def __check_init__(self):
         if not isinstance(self.game, AbstractGame):
             raise TypeError(f"`game` must be an AbstractGame; got {type(self.game).__name__}.")
+        if self.dynamics is not None and not isinstance(self.dynamics, AbstractLearningDynamics):
+            raise TypeError("`dynamics` must be None or a learning dynamics (GradientPlay, Hedge, "
+                            f"RegretMatching); got {type(self.dynamics).__name__}.")
         if self.num_samples is not None and (
             isinstance(self.num_samples, bool) or not isinstance(self.num_samples, int)
             or self.num_samples < 1
@@ -102,8 +112,11 @@ class Observer(eqx.Module):
 
     def equilibria(self, theta, probes) -> tuple[Array, Bool[Array, " T"]]:
         """(x, ok): the equilibria at `theta` on every probe, shape (T, *action_shape), and
-        whether each was obtained (False where a solve failed)."""
+        whether each was obtained (False where a solve failed); with `dynamics`, the learned
+        play instead."""
         game = self.game
+        if self.dynamics is not None:
+            return jax.vmap(lambda p: self.dynamics.play(game, theta, p))(probes)
         if isinstance(game, AbstractClosedFormGame):
             x = jax.vmap(lambda p: game.equilibrium(theta, p))(probes)
             return x, jnp.all(jnp.isfinite(x.reshape(x.shape[0], -1)), axis=-1)

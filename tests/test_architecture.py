@@ -15,7 +15,7 @@ LAYERS = [
     ["_equilibrium", "_kkt", "_welfare"],
     ["_bottleneck", "_pareto_gap", "_consumer", "_indices", "_indices_milp", "_rank",
      "_concentration"],
-    ["_observe", "_objective"],
+    ["_observe", "_objective", "_learning"],
     ["_design", "_robust"],
     ["_study"],
     ["experiments"],

@@ -17,6 +17,7 @@ from jaxtyping import Array, Float
 
 from .._equilibrium import AbstractEquilibriumSolver
 from .._game import AbstractGame, probe_values
+from .._learning import AbstractLearningDynamics
 from .._objective import AbstractGapObjective, AbstractSurrogateObjective
 from .._observe import Observer, as_leaf, is_concrete
 from .._pareto_gap import _check_values, pareto_gap_unchecked
@@ -43,6 +44,8 @@ class ParetoGapObjective(AbstractGapObjective):
       from the key at every call (the paper draws them once, before the loop: the default).
     - `num_probes`: T when `fresh_probes=True`.
     - `max_steps`, `tol`: passed to `solve_equilibrium`.
+    - `dynamics`: `None` (default) observes equilibria; a learning dynamics (`GradientPlay`,
+      `Hedge`, `RegretMatching`) observes the play of agents that learn (see `Observer`).
 
     Calling it returns a scalar; NaN where some equilibrium solve failed (the SPSA step is then
     skipped). `observe` returns the strategies and the per-probe success flags; `values` the
@@ -70,6 +73,7 @@ class ParetoGapObjective(AbstractGapObjective):
     num_probes: int | None = eqx.field(static=True, default=None)
     max_steps: int = eqx.field(static=True, default=100)
     tol: float | None = eqx.field(static=True, default=None)
+    dynamics: AbstractLearningDynamics | None = None
 
     def __check_init__(self):
         self.check_probes()
@@ -80,7 +84,7 @@ class ParetoGapObjective(AbstractGapObjective):
     @property
     def observer(self) -> Observer:
         return Observer(self.game, self.solver, self.num_samples, self.noise, "gaussian",
-                        self.max_steps, self.tol)
+                        self.max_steps, self.tol, self.dynamics)
 
     def values(self, theta, probes, key=None):
         """The probe-values array (R, T, T) at `theta`, and the success flags (T,)."""

@@ -28,12 +28,13 @@ a later, re-measured value is positive (fresh probes or noisy samples make L_hat
 `fold_in(path_key, n)`, so a path's trajectory does not depend on the batch it runs in. The
 objective sees the same key at theta_n and theta_n +- c_n Delta_n (common random numbers).
 
+**Ask and tell.** `step(key, state, fn, args)` is `ask(key, state)` (the mechanisms to evaluate,
+an `SPSAQuery`), the objective at those mechanisms, then `tell(state, query, values)`
+(`AbstractBlackBoxMethod`); an outside system can do the middle part (`jaxmd_rp.AskTell`).
+
 **Failures.** The objective returns NaN where it could not be evaluated (e.g. an equilibrium solve
 failed); the step is then skipped (theta unchanged) and `info.failed` is set.
 """
-
-from collections.abc import Callable
-from typing import Any
 
 import equinox as eqx
 import jax
@@ -41,14 +42,8 @@ import jax.numpy as jnp
 from jaxtyping import Array
 
 from .._observe import as_leaf
-from ._base import (
-    AbstractDesignInfo,
-    AbstractDesignMethod,
-    AbstractDesignState,
-    check_box,
-    check_gain,
-    scalar_value,
-)
+from ._base import AbstractDesignInfo, AbstractDesignState, check_box, check_gain
+from ._blackbox import AbstractBlackBoxMethod, AbstractQuery
 
 
 class SPSAState(AbstractDesignState):
@@ -75,7 +70,25 @@ class SPSAInfo(AbstractDesignInfo):
     failed: Array
 
 
-class SPSA(AbstractDesignMethod):
+class SPSAQuery(AbstractQuery):
+    """One SPSA iteration's request (`SPSA.ask`): evaluate the objective at `theta` (K, p) with
+    the key `key`, then pass the K values to `SPSA.tell`.
+
+    `theta` holds theta_n (when the method tracks the value), theta_n + c_n Delta_n and
+    theta_n - c_n Delta_n; `n` is the iteration; `spread`, `noise`, `a_n`, `q_n` are the
+    difference-quotient denominators, the annealing noise w_n and the gains that `tell` uses.
+    """
+
+    theta: Array
+    key: Array
+    n: Array
+    spread: Array
+    noise: Array
+    a_n: Array
+    q_n: Array
+
+
+class SPSA(AbstractBlackBoxMethod):
     """Algorithm 1 (SPSA with annealing noise and projection on a box Theta).
 
     **Arguments:**
@@ -134,8 +147,13 @@ class SPSA(AbstractDesignMethod):
         q_n = jnp.sqrt(self.q / (n * loglog))
         return a_n, c_n, q_n
 
-    def step(self, key, state: SPSAState, fn: Callable, args: Any = None):
-        """One SPSA iteration: returns (new_state, info). `fn(theta, args, key) -> scalar`."""
+    def ask(self, key, state: SPSAState) -> SPSAQuery:
+        """The first half of a step: the mechanisms to evaluate at iteration `state.n`.
+
+        Returns an `SPSAQuery`: `theta` (K, p) = theta_n (with `track_value`), theta_n + c_n
+        Delta_n and theta_n - c_n Delta_n (projected with `perturbation="project"`), the
+        evaluation key (the same for all K: common random numbers) and what `tell` needs.
+        """
         theta = state.theta
         dkey, wkey, fkey = jax.random.split(key, 3)
         a_n, c_n, q_n = self.gains(state.n)
@@ -148,11 +166,19 @@ class SPSA(AbstractDesignMethod):
             spread = plus - minus
         else:
             spread = 2 * c_n * delta
-        if self.track_value:
-            thetas = jnp.stack([theta, plus, minus])
-        else:
-            thetas = jnp.stack([plus, minus])
-        vals = scalar_value(jax.vmap(fn, in_axes=(0, None, None))(thetas, args, fkey))
+        thetas = jnp.stack([theta, plus, minus] if self.track_value else [plus, minus])
+        return SPSAQuery(theta=thetas, key=fkey, n=state.n, spread=spread, noise=w, a_n=a_n,
+                         q_n=q_n)
+
+    def tell(self, state: SPSAState, query: SPSAQuery, values):
+        """The second half of a step: `values` (K,) = the objective at `query.theta` (NaN where
+        it could not be evaluated). Returns (new_state, info), as `step`."""
+        theta = state.theta
+        vals = jnp.asarray(values)
+        K = query.theta.shape[0]
+        if vals.shape != (K,) or not jnp.issubdtype(vals.dtype, jnp.floating):
+            raise ValueError(f"`values` must be a real floating array of shape (K,) = ({K},), one "
+                             f"value per asked mechanism; got {vals.dtype} {vals.shape}.")
         if self.track_value:
             value, v_plus, v_minus = vals[0], vals[1], vals[2]
         else:
@@ -160,14 +186,13 @@ class SPSA(AbstractDesignMethod):
         stopped = state.stopped
         if self.stop_tol is not None:
             stopped = stopped | (value <= self.stop_tol)
+        spread = query.spread
         grad = (v_plus - v_minus) / jnp.where(spread == 0, 1.0, spread)
         grad = jnp.where(spread == 0, 0.0, grad)
         failed = ~(jnp.isfinite(v_plus) & jnp.isfinite(v_minus))
-        new = self.project(theta - a_n * grad + q_n * w)
+        new = self.project(theta - query.a_n * grad + query.q_n * query.noise)
         new = jnp.where(stopped | failed, theta, new)
         info = SPSAInfo(value=value, value_plus=v_plus, value_minus=v_minus,
                         gradient=jnp.where(failed, 0.0, grad), stopped=stopped,
                         failed=failed & ~stopped)
         return SPSAState(theta=new, n=state.n + 1, stopped=stopped), info
-
-

@@ -6,6 +6,7 @@ last chunk is masked with `lax.cond`, not recompiled), running the design driver
 """
 
 import dataclasses
+import importlib
 import json
 import os
 import time
@@ -116,6 +117,65 @@ class StudyResult:
     num_devices: int
     start_iteration: int = 0
     max_paths_per_batch: int | None = None
+
+    def paths(self, index) -> "StudyResult":
+        """The same result restricted to some paths (`index`: a slice or an integer array)."""
+        return dataclasses.replace(
+            self, value=self.value[:, index], failed=self.failed[:, index],
+            theta=None if self.theta is None else self.theta[:, index],
+            state=jax.tree.map(lambda x: np.asarray(x)[index], self.state))
+
+    def tidy(self, theta_names: Sequence[str] | None = None) -> dict:
+        """The long ("tidy") table as numpy columns: one row per path and iteration n = 1 ..
+        num_steps, ordered by path, then n.
+
+        Columns: `path` (0-based), `n`, `value` (the objective at theta_n; NaN where it could
+        not be evaluated), `failed` (the step from theta_n was skipped), and theta_n's
+        coordinates named `theta_names` (default `theta_0`, `theta_1`, ...; absent with
+        `record_theta=False`). theta_{num_steps + 1}, the final point, is `state.theta`.
+        """
+        N, P = self.value.shape
+        cols = {"path": np.repeat(np.arange(P), N), "n": np.tile(np.arange(1, N + 1), P),
+                "value": self.value.T.reshape(-1).astype(np.float64, copy=False),
+                "failed": self.failed.T.reshape(-1).astype(bool, copy=False)}
+        if self.theta is not None:
+            p = self.theta.shape[-1]
+            names = tuple(theta_names) if theta_names is not None else tuple(
+                f"theta_{j}" for j in range(p))
+            if len(names) != p:
+                raise ValueError(f"`theta_names` must name the p = {p} coordinates; got "
+                                 f"{len(names)}.")
+            th = np.swapaxes(self.theta[:N], 0, 1).reshape(N * P, p)
+            cols.update({name: th[:, j] for j, name in enumerate(names)})
+        return cols
+
+    def to_dataframe(self, theta_names: Sequence[str] | None = None):
+        """`tidy()` as a pandas DataFrame (pandas is optional: `pip install 'jaxmd_rp[parquet]'`).
+
+        ```python
+        >>> import jax, jax.numpy as jnp, jaxmd_rp as rp
+        >>> spsa = rp.SPSA(lower=-jnp.ones(2), upper=jnp.ones(2), q=0.0, stop_tol=None)
+        >>> fn = lambda th, args, key: jnp.sum((th - 0.3) ** 2)
+        >>> res = rp.run_study(fn, spsa, jnp.zeros((3, 2)), keys=rp.path_keys(
+        ...     jax.random.PRNGKey(0), 3), num_steps=4, chunk=4)
+        >>> df = res.to_dataframe(theta_names=["x", "y"])
+        >>> df.shape, list(df.columns)
+        ((12, 6), ['path', 'n', 'value', 'failed', 'x', 'y'])
+
+        ```
+        """
+        pd = optional_import("pandas", "StudyResult.to_dataframe")
+        return pd.DataFrame(self.tidy(theta_names))
+
+
+def optional_import(module: str, purpose: str):
+    """Import an optional dependency (pandas, pyarrow), or an ImportError saying how to get it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ImportError(f"{purpose} needs {module}, an optional dependency: pip install "
+                          f"'jaxmd_rp[parquet]' (pandas and pyarrow), or pip install {module}."
+                          ) from None
 
 
 def _check_settings(num_steps, chunk, checkpoint_every, resume, run_dir, max_paths_per_batch,

@@ -4,7 +4,7 @@ printing, exit codes, x64 and distributed setup). Errors are one line with exit 
 import sys
 
 from .._version import __version__
-from . import _fig6, _fig7, _quickstart
+from . import _asktell, _fig6, _fig7, _quickstart, _study
 from ._common import (
     ArgumentParser,
     UsageError,
@@ -13,7 +13,7 @@ from ._common import (
     require,
 )
 
-SUBCOMMANDS = (_quickstart, _fig6, _fig7)
+SUBCOMMANDS = (_quickstart, _fig6, _fig7, _study, _asktell)
 
 __all__ = ["UsageError", "main", "parser", "require"]
 
@@ -37,7 +37,8 @@ def parser() -> ArgumentParser:
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
-        enable_compile_cache(args)
+        if not getattr(args, "distributed", False):  # else after jax.distributed.initialize()
+            enable_compile_cache(args)
         return args.func(args)
     except UsageError as e:
         print(f"jaxmd-rp {args.command}: error: {e}", file=sys.stderr)

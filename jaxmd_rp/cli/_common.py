@@ -101,6 +101,7 @@ def init_distributed(args, prog: str):
             "N --process-id I") from None
     print(f"{prog}: process {jax.process_index()} of {jax.process_count()} joined",
           file=sys.stderr, flush=True)
+    enable_compile_cache(args)
 
 
 def check_devices(devices):
@@ -125,15 +126,21 @@ def add_compile_cache(parser):
     g = parser.add_argument_group("compilation cache")
     g.add_argument("--compile-cache", default=None, metavar="DIR",
                    help="persistent XLA compilation cache: a rerun with the same shapes skips "
-                        f"compilation (default: {default_cache_dir()}; $JAXMD_RP_COMPILE_CACHE)")
+                        f"compilation (on GPUs and TPUs by default in {default_cache_dir()} or "
+                        "$JAXMD_RP_COMPILE_CACHE; on a CPU only when DIR is given)")
     g.add_argument("--no-compile-cache", action="store_true",
                    help="compile from scratch and write no cache")
 
 
 def enable_compile_cache(args):
-    """Turn on JAX's persistent compilation cache unless --no-compile-cache (a cache that cannot
-    be created is skipped with a warning: it never stops a run)."""
+    """Turn on JAX's persistent compilation cache: by default on GPUs and TPUs, on a CPU only with
+    an explicit --compile-cache DIR (jax's CPU loader logs a spurious machine-feature mismatch for
+    every cached CPU program, which would drown the one-line messages). --no-compile-cache turns
+    it off; a cache that cannot be created is skipped with a warning, never stopping a run. Call
+    it after `init_distributed` (it asks for the default backend)."""
     if getattr(args, "no_compile_cache", True):
+        return
+    if args.compile_cache is None and jax.default_backend() == "cpu":
         return
     path = args.compile_cache or default_cache_dir()
     try:

@@ -11,8 +11,14 @@ L(theta) = 0". The readings that the paper leaves open are options (docs/river.m
 - `stop`: freeze a path once L(theta_n) <= zero_tol (default, "until L(theta) = 0") or never;
 - `fresh_probes`: draw new probes every iteration instead of once per path.
 
-Randomness: path k's key is fold_in(PRNGKey(seed), k); its theta_1, probes and SPSA noise come
-from that key only, so path k is the same in a run of 20 paths and in a run of 20 000.
+Figure 6 is one configuration of the generic design study (`experiments.study`; `as_study(cfg)`
+is the `StudyConfig`, `docs/examples/fig6.toml` the same as a file for `jaxmd-rp study`): this
+module adds its own tables (`fig6.csv`, `fig6_paths.csv` with `first_zero_n = -1` for "never",
+its documented format) and the paper's claim check.
+
+Randomness: path k's key is p_k = fold_in(PRNGKey(seed), k); theta_1 comes from fold_in(p_k, 0),
+its probes from fold_in(p_k, 1) and the SPSA iterations from fold_in(p_k, 2), so path k is the
+same in a run of 20 paths and in a run of 20 000.
 
 Large runs: `run_fig6` goes through `jaxmd_rp.run_study`, so the paths are sharded over all devices
 (`--devices N`), memory-bounded (`--max-paths-per-batch B`), checkpointed (`--checkpoint-every K`,
@@ -24,22 +30,17 @@ import dataclasses
 import warnings
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from .. import games
-from .._design._driver import path_keys
-from .._design._objectives import ParetoGapObjective
-from .._design._spsa import SPSA
-from .._objective import sample_probes
-from .._study import run_study
 from .._study._progress import Progress
-from .._welfare import welfare_report
+from . import study
+from ._study_config import StudyConfig
 
 THETA_NAMES = ("d2", "c11", "c12", "c13", "c21", "c22", "c23")
-CPU_PATHS_PER_BATCH = 50  # default memory/cache batch on CPU backends (accelerators: all paths)
+GAME = "jaxmd_rp.games:RiverPollution"
+CPU_PATHS_PER_BATCH = study.CPU_PATHS_PER_BATCH
 WELFARE_PATHS = 1000  # true welfare is tracked on the first paths only (a harness diagnostic)
-WELFARE_BATCH = 1000  # paths per batch of the welfare computation (memory bound)
+WELFARE_BATCH = study.WELFARE_BATCH
 CLAIM_N = 30
 
 
@@ -82,23 +83,23 @@ class Fig6Result:
     distance_to_optimum: np.ndarray | None = None
 
 
+def as_study(cfg: Fig6Config) -> StudyConfig:
+    """Figure 6 as a study configuration (`jaxmd-rp study` runs the same numbers from it)."""
+    return StudyConfig(
+        game=GAME, game_args={"variant": cfg.variant, "probe_reading": cfg.probe_reading,
+                              "scale": cfg.scale},
+        method="spsa", objective="gap", paths=cfg.paths, iters=cfg.iters, seed=cfg.seed,
+        probes=cfg.num_probes, fresh_probes=cfg.fresh_probes, theta0_low=(0.0,) * 7,
+        theta0_high=(cfg.theta_init_max,) * 7, stop=cfg.stop, zero_tol=cfg.zero_tol, a=cfg.a,
+        c=cfg.c, eta=cfg.eta, q=cfg.q, loglog_floor=cfg.loglog_floor,
+        perturbation=cfg.perturbation, chunk=cfg.chunk, welfare_paths=WELFARE_PATHS,
+        theta_names=THETA_NAMES)
+
+
 def build(cfg: Fig6Config):
     """The game, objective, SPSA configuration and per-path (theta_1, probes, keys)."""
-    game = games.RiverPollution(variant=cfg.variant, probe_reading=cfg.probe_reading, scale=cfg.scale)
-    objective = ParetoGapObjective(
-        game, fresh_probes=cfg.fresh_probes, num_probes=cfg.num_probes if cfg.fresh_probes else None
-    )
-    lo, hi = game.theta_bounds
-    spsa = SPSA(lower=lo, upper=hi, a=cfg.a, c=cfg.c, eta=cfg.eta, q=cfg.q,
-                loglog_floor=cfg.loglog_floor, stop_tol=cfg.zero_tol if cfg.stop else None,
-                perturbation=cfg.perturbation)
-    keys = path_keys(jax.random.PRNGKey(cfg.seed), cfg.paths)
-    theta0 = jax.vmap(
-        lambda k: jax.random.uniform(jax.random.fold_in(k, 0), (7,), maxval=cfg.theta_init_max)
-    )(keys)
-    probes = jax.vmap(lambda k: sample_probes(game, jax.random.fold_in(k, 1), cfg.num_probes))(keys)
-    run_keys = jax.vmap(lambda k: jax.random.fold_in(k, 2))(keys)
-    return game, objective, spsa, theta0, probes, run_keys
+    c = study.build(as_study(cfg))
+    return c.game, c.objective, c.method, c.theta0, c.probes, c.keys
 
 
 # Fig6Config fields that do not change the numbers (left out of the checkpoint fingerprint, so a
@@ -123,7 +124,8 @@ def run_fig6(cfg: Fig6Config, progress: bool = True, *, devices=None, max_paths_
     """Run the experiment: `cfg.iters` SPSA iterations on `cfg.paths` paths, in chunks of
     `cfg.chunk` iterations per compiled call (one compilation; a progress bar between chunks).
 
-    The paths are sharded over `devices` (default: all devices, see `jaxmd_rp.run_study`); each
+    Figure 6 is one configuration of the generic study (`as_study`; `experiments.study`): the
+    paths are sharded over `devices` (default: all devices, see `jaxmd_rp.run_study`); each
     device handles at most `max_paths_per_batch` paths at once (or as many as fit in
     `memory_budget` bytes per device); with `run_dir` the run directory
     gets `run.json` and, with `checkpoint_every=k`, a checkpoint every k iterations that
@@ -131,27 +133,23 @@ def run_fig6(cfg: Fig6Config, progress: bool = True, *, devices=None, max_paths_
     With `track_welfare` (default) the true welfare along the run is computed afterwards on the
     first `welfare_paths` paths (`welfare_track`; the designer never uses it).
     """
-    _, objective, spsa, theta0, probes, run_keys = build(cfg)
-    if max_paths_per_batch is None and memory_budget is None and jax.default_backend() == "cpu":
-        # cache-sized batches: on a CPU about 1.5x faster than all paths at once (same numbers)
-        max_paths_per_batch = CPU_PATHS_PER_BATCH
+    (group,) = study.prepare(as_study(cfg), check=False)
     with Progress(progress, cfg.iters, "SPSA iterations") as bar:
-        def report(done, total, v):
-            bar.update(done, mean_gap=f"{np.nanmean(v):.3g}",
-                       at_zero=f"{np.mean(v <= cfg.zero_tol):.0%}")
-
-        res = run_study(objective, spsa, theta0, probes, keys=run_keys, num_steps=cfg.iters,
-                        chunk=cfg.chunk, devices=devices, max_paths_per_batch=max_paths_per_batch,
-                        memory_budget=memory_budget, run_dir=run_dir,
-                        checkpoint_every=checkpoint_every, resume=resume, overwrite=overwrite,
-                        config=study_config(cfg), run_config=dataclasses.asdict(cfg),
-                        progress=report)
+        res = study.run_group(group, iters=cfg.iters, chunk=cfg.chunk,
+                              progress=study.progress_reporter(bar, cfg.zero_tol),
+                              devices=devices, max_paths_per_batch=max_paths_per_batch,
+                              memory_budget=memory_budget, run_dir=run_dir,
+                              checkpoint_every=checkpoint_every, resume=resume,
+                              overwrite=overwrite, config=study_config(cfg),
+                              run_config=dataclasses.asdict(cfg))
     out = Fig6Result(cfg, res.value, res.theta, res.failed, res.seconds, res.compile_seconds,
                      devices=res.num_devices, start_iteration=res.start_iteration)
     if track_welfare and welfare_paths > 0:
         k = min(welfare_paths, cfg.paths)
-        out.welfare_ratio, out.distance_to_optimum = welfare_track(
-            cfg, res.theta[: cfg.iters, :k], batch=max_paths_per_batch or WELFARE_BATCH)
+        batch = study.default_batch(max_paths_per_batch, memory_budget) or WELFARE_BATCH
+        c = group.members[0]
+        out.welfare_ratio, out.distance_to_optimum = study.welfare_track(
+            c.game, res.theta[: cfg.iters, :k], c.probes[:k], batch)
     return out
 
 
@@ -161,26 +159,11 @@ def welfare_track(cfg: Fig6Config, theta: np.ndarray, batch: int = None):
 
     W is the true total profit of the river game at theta_n and x_SO the planner's optimum under the
     same caps (`jaxmd_rp.social_optimum`). The probes are each path's initial probes (also with
-    `fresh_probes`). `theta` is (iters, paths, 7) for the first `paths` paths of the study. One
-    compiled call, mapped over iterations and over batches of `batch` paths (memory bound).
+    `fresh_probes`). `theta` is (iters, paths, 7) for the first `paths` paths of the study
+    (`study.welfare_track`).
     """
-    game, _, _, _, probes, _ = build(cfg)
-    theta = jnp.asarray(theta)
-    probes = probes[: theta.shape[1]]
-    batch = WELFARE_BATCH if batch is None else batch
-
-    def one_path(tp):  # theta (7,), probes (T, 3): means over the probes
-        th, pr = tp
-        rep = jax.vmap(lambda p: welfare_report(game, th, p))(pr)
-        ratio = jnp.where(rep.ok, rep.ratio, jnp.nan)
-        dist = jnp.where(rep.ok, rep.distance, jnp.nan)
-        return jnp.mean(ratio), jnp.mean(dist)
-
-    def one_iteration(th):  # th: (paths, 7)
-        return jax.lax.map(one_path, (th, probes), batch_size=min(batch, th.shape[0]))
-
-    ratio, dist = jax.jit(lambda th: jax.lax.map(one_iteration, th))(theta)
-    return np.asarray(ratio), np.asarray(dist)
+    c = study.build(as_study(cfg))
+    return study.welfare_track(c.game, theta, c.probes, WELFARE_BATCH if batch is None else batch)
 
 
 def table(res: Fig6Result) -> list[dict]:

@@ -1,44 +1,12 @@
-"""Reporting: tables to CSV/JSON files and standard plots, for the experiments and for studies.
+"""The figures of the paper's experiments (Figures 6 and 7) and the standard study figure."""
 
-The experiments (`jaxmd_rp.experiments`) return data (results, tables as lists of dicts, claim
-checks); this module writes them. Data files are always written before plots, so a plot that
-fails (e.g. on degenerate data) never costs the numbers. Plotting needs matplotlib (a dependency
-of the package) and never opens a window (the Agg backend).
-"""
-
-import csv
-import json
 import math
 import os
 
 import numpy as np
 
-from .experiments import fig6, fig7
-
-
-def write_csv(path: str, rows: list[dict], columns=None) -> str:
-    """Write rows (dicts with the same keys) to `path` as CSV, columns in the order given (default:
-    the first row's keys); return `path`. None is written as an empty cell, NaN as `nan`."""
-    columns = list(columns) if columns is not None else list(rows[0].keys()) if rows else []
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=columns)
-        w.writeheader()
-        w.writerows(rows)
-    return path
-
-
-def write_json(path: str, obj) -> str:
-    """Write `obj` as indented JSON (numpy scalars as numbers); return `path`."""
-    def default(o):
-        if isinstance(o, np.generic):
-            return o.item()
-        if isinstance(o, np.ndarray):
-            return o.tolist()
-        return str(o)
-
-    with open(path, "w") as f:
-        json.dump(obj, f, indent=2, default=default)
-    return path
+from ..experiments import fig6, fig7
+from ._files import write_csv, write_json
 
 
 def _finite_floor(values) -> float:
