@@ -33,7 +33,6 @@ strategy that exhausts its probe has g_t^t = 0.
 """
 
 import abc
-from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -87,10 +86,12 @@ class AbstractGame(eqx.Module):
     """
 
     num_agents: eqx.AbstractClassVar[int]
-    action_dim: ClassVar[int | None] = None
-    action_dims: ClassVar[tuple[int, ...] | None] = None
-    theta_dim: ClassVar[int] = 0
-    probe_dim: ClassVar[int] = 0
+    # Plain class attributes, not annotated: a subclass may redeclare them as (static) dataclass
+    # fields without a default (an annotated default here would reorder its fields).
+    action_dim = None  # int | None
+    action_dims = None  # tuple[int, ...] | None
+    theta_dim = 0  # int
+    probe_dim = 0  # int
 
     @abc.abstractmethod
     def utilities(self, theta: Float[Array, " p"], x: Array) -> Float[Array, " M"]:
