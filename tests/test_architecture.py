@@ -113,3 +113,16 @@ def test_modules_and_functions_stay_small(path):
             n = fn.end_lineno - fn.lineno + 1
             if (rel, fn.name) not in LONG_FUNCTIONS:
                 assert n <= MAX_FUNCTION_LINES, f"{rel}:{fn.name} has {n} lines"
+
+
+def test_importing_the_command_line_starts_no_backend():
+    """`--distributed` must call jax.distributed.initialize() before any backend exists: no module
+    of jaxmd_rp may create arrays (or ask for devices) at import time."""
+    import subprocess
+    import sys
+
+    code = ("import jaxmd_rp, jaxmd_rp.cli, jaxmd_rp.report\n"
+            "from jax._src import xla_bridge as xb\n"
+            "assert not xb.backends_are_initialized(), 'a backend was started on import'\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stderr[-2000:]

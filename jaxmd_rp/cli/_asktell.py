@@ -12,11 +12,13 @@ and rebuilt by every command; its fingerprint must match the one in the checkpoi
 
 import argparse
 import csv
+import dataclasses
 import importlib
 import importlib.util
 import json
 import math
 import os
+import types
 
 import jax
 import jax.numpy as jnp
@@ -34,7 +36,10 @@ from ._common import UsageError, check_out_dir, check_seed, enable_x64, require
 
 GAMES = {"river": games.RiverPollution, "cournot": games.CournotPollution,
          "inspection": games.InspectionGame, "budget": games.BudgetGame}
-SPSA_DEFAULTS = SPSA(lower=np.zeros(1), upper=np.ones(1))
+# SPSA's defaults read from its fields: building an SPSA here would create arrays, and a module of
+# the command line must not initialise a JAX backend on import (--distributed must come first)
+SPSA_DEFAULTS = types.SimpleNamespace(**{f.name: f.default for f in dataclasses.fields(SPSA)
+                                         if f.default is not dataclasses.MISSING})
 FAILURES = (CheckpointError, RunDirectoryLocked, FileExistsError, ValueError, TypeError)
 
 
