@@ -45,6 +45,12 @@ from .._observe import as_leaf
 from ._base import AbstractDesignInfo, AbstractDesignState, check_box, check_gain
 from ._blackbox import AbstractBlackBoxMethod, AbstractQuery
 
+# The gains of the paper's river experiment (a = c = 0.5, eta = 1/4, q = 0.001), the guard on
+# log log n and the zero tolerance: SPSA's defaults, and the one source for every configuration
+# that starts from them (Figure 6, studies, the ask-tell command line).
+DEFAULT_GAINS = {"a": 0.5, "c": 0.5, "eta": 0.25, "q": 1e-3, "loglog_floor": 1.0}
+DEFAULT_STOP_TOL = 1e-9
+
 
 class SPSAState(AbstractDesignState):
     """State of one SPSA path: `theta`, the next iteration index `n` (starts at 1), `stopped`."""
@@ -108,12 +114,12 @@ class SPSA(AbstractBlackBoxMethod):
     lower: Array
     upper: Array
     # gains are array leaves (not static): a new value does not recompile, and a sweep can vmap
-    a: Array = eqx.field(default=0.5, converter=as_leaf)
-    c: Array = eqx.field(default=0.5, converter=as_leaf)
-    eta: Array = eqx.field(default=0.25, converter=as_leaf)
-    q: Array = eqx.field(default=1e-3, converter=as_leaf)
-    loglog_floor: Array = eqx.field(default=1.0, converter=as_leaf)
-    stop_tol: float | None = eqx.field(static=True, default=1e-9)
+    a: Array = eqx.field(default=DEFAULT_GAINS["a"], converter=as_leaf)
+    c: Array = eqx.field(default=DEFAULT_GAINS["c"], converter=as_leaf)
+    eta: Array = eqx.field(default=DEFAULT_GAINS["eta"], converter=as_leaf)
+    q: Array = eqx.field(default=DEFAULT_GAINS["q"], converter=as_leaf)
+    loglog_floor: Array = eqx.field(default=DEFAULT_GAINS["loglog_floor"], converter=as_leaf)
+    stop_tol: float | None = eqx.field(static=True, default=DEFAULT_STOP_TOL)
     track_value: bool = eqx.field(static=True, default=True)
     perturbation: str = eqx.field(static=True, default="project")
 

@@ -12,7 +12,6 @@ and rebuilt by every command; its fingerprint must match the one in the checkpoi
 
 import argparse
 import csv
-import dataclasses
 import importlib
 import importlib.util
 import json
@@ -27,7 +26,7 @@ import numpy as np
 from .. import games
 from .._design._asktell import AskTell, ProbeFunctions
 from .._design._driver import path_keys
-from .._design._spsa import SPSA
+from .._design._spsa import DEFAULT_GAINS, DEFAULT_STOP_TOL, SPSA
 from .._objective import sample_probes
 from .._study import CheckpointError, RunDirectoryLocked
 from .._study._asktell import AskTellRun
@@ -36,10 +35,7 @@ from ._common import UsageError, check_out_dir, check_seed, enable_x64, require
 
 GAMES = {"river": games.RiverPollution, "cournot": games.CournotPollution,
          "inspection": games.InspectionGame, "budget": games.BudgetGame}
-# SPSA's defaults read from its fields: building an SPSA here would create arrays, and a module of
-# the command line must not initialise a JAX backend on import (--distributed must come first)
-SPSA_DEFAULTS = types.SimpleNamespace(**{f.name: f.default for f in dataclasses.fields(SPSA)
-                                         if f.default is not dataclasses.MISSING})
+SPSA_DEFAULTS = types.SimpleNamespace(**DEFAULT_GAINS, stop_tol=DEFAULT_STOP_TOL)
 FAILURES = (CheckpointError, RunDirectoryLocked, FileExistsError, ValueError, TypeError)
 
 

@@ -104,6 +104,18 @@ def init_distributed(args, prog: str):
     enable_compile_cache(args)
 
 
+def prepare_run(args, prog: str, devices, outputs) -> bool:
+    """The start of every sharded run: join the other hosts (--distributed), check --devices,
+    check the output folder (process 0), turn on float64. Returns whether this is process 0."""
+    init_distributed(args, prog)
+    check_devices(devices)
+    main = jax.process_index() == 0
+    if main:
+        check_out_dir(args.out, outputs=outputs, overwrite=args.overwrite, resume=args.resume)
+    enable_x64()
+    return main
+
+
 def check_devices(devices):
     if devices is None:
         return
@@ -151,3 +163,14 @@ def enable_compile_cache(args):
         return
     jax.config.update("jax_compilation_cache_dir", path)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+def interrupted(prog: str, step: int | None) -> int:
+    """Ctrl-C during a run: say how to continue (exit status 130)."""
+    if step is None:
+        hint = ("no checkpoint was written (pass --checkpoint-every K to make a run resumable); "
+                "rerun with --overwrite")
+    else:
+        hint = f"the last checkpoint holds iteration {step}; rerun the same command with --resume"
+    print(f"{prog}: interrupted; {hint}", file=sys.stderr)
+    return 130

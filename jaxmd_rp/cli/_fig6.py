@@ -1,9 +1,6 @@
 """`jaxmd-rp fig6`: Figure 6, Algorithm 1 on the river game (`jaxmd_rp.experiments.fig6`)."""
 
 import math
-import sys
-
-import jax
 
 from .. import report
 from .._study import CheckpointError, RunDirectoryLocked, latest_checkpoint_step
@@ -11,11 +8,9 @@ from ..experiments import fig6
 from ._common import (
     UsageError,
     add_distributed,
-    check_devices,
-    check_out_dir,
     check_seed,
-    enable_x64,
-    init_distributed,
+    interrupted,
+    prepare_run,
     require,
 )
 
@@ -99,12 +94,7 @@ def config_from(args) -> fig6.Fig6Config:
 
 def run(args) -> int:
     _validate(args)
-    init_distributed(args, "jaxmd-rp fig6")
-    check_devices(args.devices)
-    main = jax.process_index() == 0
-    if main:
-        check_out_dir(args.out, outputs=OUTPUTS, overwrite=args.overwrite, resume=args.resume)
-    enable_x64()
+    main = prepare_run(args, "jaxmd-rp fig6", args.devices, OUTPUTS)
     cfg = config_from(args)
     budget = None if args.memory_budget is None else args.memory_budget * 2**30
     try:
@@ -116,14 +106,7 @@ def run(args) -> int:
     except (CheckpointError, FileExistsError, RunDirectoryLocked) as e:
         raise UsageError(str(e)) from None
     except KeyboardInterrupt:
-        step = latest_checkpoint_step(args.out)
-        if step is None:
-            hint = ("no checkpoint was written (pass --checkpoint-every K to make a run "
-                    "resumable); rerun with --overwrite")
-        else:
-            hint = f"the last checkpoint holds iteration {step}; rerun the same command with --resume"
-        print(f"jaxmd-rp fig6: interrupted; {hint}", file=sys.stderr)
-        return 130
+        return interrupted("jaxmd-rp fig6", latest_checkpoint_step(args.out))
     if main:
         files = report.write_fig6_outputs(res, args.out)
         print(fig6.summary_text(res))

@@ -9,9 +9,6 @@ import argparse
 import dataclasses
 import glob
 import os
-import sys
-
-import jax
 
 from .. import report
 from .._study import CheckpointError, RunDirectoryLocked, latest_checkpoint_step
@@ -30,10 +27,8 @@ from ..experiments._toml import parse_list, parse_value
 from ._common import (
     UsageError,
     add_distributed,
-    check_devices,
-    check_out_dir,
-    enable_x64,
-    init_distributed,
+    interrupted,
+    prepare_run,
     require,
 )
 
@@ -193,13 +188,7 @@ def resolve(args) -> tuple[StudyConfig, _Sources]:
 def _interrupted(out: str) -> int:
     steps = [s for d in sorted(glob.glob(os.path.join(out, study.RUNS_SUBDIR, "*")))
              if (s := latest_checkpoint_step(d)) is not None]
-    if not steps:
-        hint = ("no checkpoint was written (pass --checkpoint-every K to make a run resumable); "
-                "rerun with --overwrite")
-    else:
-        hint = f"the last checkpoint holds iteration {min(steps)}; rerun the same command with --resume"
-    print(f"jaxmd-rp study: interrupted; {hint}", file=sys.stderr)
-    return 130
+    return interrupted("jaxmd-rp study", min(steps) if steps else None)
 
 
 def run(args) -> int:
@@ -213,12 +202,7 @@ def run(args) -> int:
                 optional_import(module, "--parquet")
             except ImportError as e:
                 raise UsageError(str(e)) from None
-    init_distributed(args, "jaxmd-rp study")
-    check_devices(cfg.devices)
-    main = jax.process_index() == 0
-    if main:
-        check_out_dir(args.out, outputs=OUTPUTS, overwrite=args.overwrite, resume=args.resume)
-    enable_x64()
+    main = prepare_run(args, "jaxmd-rp study", cfg.devices, OUTPUTS)
     try:
         outcome = study.run(cfg, run_dir=args.out, resume=args.resume, overwrite=args.overwrite,
                             progress=not args.quiet and main)

@@ -12,6 +12,8 @@ import dataclasses
 import math
 from typing import Any
 
+from .._design._spsa import DEFAULT_GAINS, DEFAULT_STOP_TOL
+
 MAX_SEED = 2**63 - 1
 METHODS = ("spsa", "gradient")
 OBJECTIVES = ("gap", "smoothed", "robust")
@@ -183,12 +185,12 @@ class StudyConfig:
     num_samples: int | None = None
     noise: float = 0.0
     stop: bool = True
-    zero_tol: float = 1e-9
-    a: float = 0.5
-    c: float = 0.5
-    eta: float = 0.25
-    q: float = 1e-3
-    loglog_floor: float = 1.0
+    zero_tol: float = DEFAULT_STOP_TOL
+    a: float = DEFAULT_GAINS["a"]
+    c: float = DEFAULT_GAINS["c"]
+    eta: float = DEFAULT_GAINS["eta"]
+    q: float = DEFAULT_GAINS["q"]
+    loglog_floor: float = DEFAULT_GAINS["loglog_floor"]
     perturbation: str = "project"
     optimizer: str = "adam"
     learning_rate: float = 0.05

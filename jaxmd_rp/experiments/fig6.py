@@ -32,6 +32,7 @@ import warnings
 import jax
 import numpy as np
 
+from .._design._spsa import DEFAULT_GAINS, DEFAULT_STOP_TOL
 from .._study._progress import Progress
 from . import study
 from ._study_config import StudyConfig
@@ -55,14 +56,14 @@ class Fig6Config:
     scale: float = 100.0
     stop: bool = True
     fresh_probes: bool = False
-    a: float = 0.5
-    c: float = 0.5
-    eta: float = 0.25
-    q: float = 1e-3
-    loglog_floor: float = 1.0
+    a: float = DEFAULT_GAINS["a"]
+    c: float = DEFAULT_GAINS["c"]
+    eta: float = DEFAULT_GAINS["eta"]
+    q: float = DEFAULT_GAINS["q"]
+    loglog_floor: float = DEFAULT_GAINS["loglog_floor"]
     theta_init_max: float = 0.5
     perturbation: str = "project"
-    zero_tol: float = 1e-9
+    zero_tol: float = DEFAULT_STOP_TOL
     chunk: int = 5
 
 

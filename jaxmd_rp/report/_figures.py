@@ -68,17 +68,23 @@ def plot_fig6(res: "fig6.Fig6Result", path: str) -> str:
                       claim_n=fig6.CLAIM_N)
 
 
+def _write_outputs(out_dir: str, tables: dict, summary: tuple, figure: tuple) -> dict:
+    """Write the tables ({key: (file, rows, columns)}) and the summary (file, dict), then the
+    figure (file, plot function): data before plots. Returns {key: path}."""
+    os.makedirs(out_dir, exist_ok=True)
+    files = {key: write_csv(os.path.join(out_dir, name), rows, columns)
+             for key, (name, rows, columns) in tables.items()}
+    files["summary"] = write_json(os.path.join(out_dir, summary[0]), summary[1])
+    files["png"] = figure[1](os.path.join(out_dir, figure[0]))
+    return files
+
+
 def write_fig6_outputs(res: "fig6.Fig6Result", out_dir: str) -> dict:
     """Write fig6.csv, fig6_paths.csv, fig6_summary.json, then fig6.png; return the paths."""
-    os.makedirs(out_dir, exist_ok=True)
-    files = {
-        "csv": write_csv(os.path.join(out_dir, "fig6.csv"), fig6.table(res)),
-        "paths_csv": write_csv(os.path.join(out_dir, "fig6_paths.csv"), fig6.path_table(res),
-                               fig6.PATH_COLUMNS),
-        "summary": write_json(os.path.join(out_dir, "fig6_summary.json"), fig6.summary(res)),
-    }
-    files["png"] = plot_fig6(res, os.path.join(out_dir, "fig6.png"))
-    return files
+    return _write_outputs(
+        out_dir, {"csv": ("fig6.csv", fig6.table(res), None),
+                  "paths_csv": ("fig6_paths.csv", fig6.path_table(res), fig6.PATH_COLUMNS)},
+        ("fig6_summary.json", fig6.summary(res)), ("fig6.png", lambda p: plot_fig6(res, p)))
 
 
 def plot_fig7(res: "fig7.Fig7Result", path: str) -> str:
@@ -125,12 +131,7 @@ def plot_fig7(res: "fig7.Fig7Result", path: str) -> str:
 
 def write_fig7_outputs(res: "fig7.Fig7Result", out_dir: str) -> dict:
     """Write fig7.csv, fig7_runs.csv, fig7_summary.json, then fig7.png; return the paths."""
-    os.makedirs(out_dir, exist_ok=True)
-    files = {
-        "csv": write_csv(os.path.join(out_dir, "fig7.csv"), fig7.table(res)),
-        "runs_csv": write_csv(os.path.join(out_dir, "fig7_runs.csv"), fig7.run_table(res),
-                              fig7.RUN_TABLE_COLUMNS),
-        "summary": write_json(os.path.join(out_dir, "fig7_summary.json"), fig7.summary(res)),
-    }
-    files["png"] = plot_fig7(res, os.path.join(out_dir, "fig7.png"))
-    return files
+    return _write_outputs(
+        out_dir, {"csv": ("fig7.csv", fig7.table(res), None),
+                  "runs_csv": ("fig7_runs.csv", fig7.run_table(res), fig7.RUN_TABLE_COLUMNS)},
+        ("fig7_summary.json", fig7.summary(res)), ("fig7.png", lambda p: plot_fig7(res, p)))
