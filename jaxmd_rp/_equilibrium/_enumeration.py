@@ -22,6 +22,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.custom_batching import custom_vmap
 
 from .._linalg import lu_solve_small
 from .._solution import RESULTS
@@ -30,6 +31,7 @@ from ._newton import AbstractEquilibriumSolver, SemismoothNewton
 
 AUTO_MAX_SIZE = 16
 CHUNK = 1024
+GUESS_STEPS = 8
 
 
 def _patterns(idx, radix, stride):
@@ -37,9 +39,10 @@ def _patterns(idx, radix, stride):
     return (idx[:, None] // stride[None, :]) % radix[None, :]
 
 
-def _candidates(kkt, idx, s, F0, J, radix, stride, kinds, lower_only):
-    """(z, violation) of the linear system of every pattern in `idx`; `lower_only` (static):
-    every pair has a lower bound only (the common case, with fewer temporaries)."""
+def _candidates(lower, upper, idx, s, F0, J, radix, stride, kinds, lower_only):
+    """(ds, violation, Phi) of the linear system of every pattern in `idx` (z = s + ds);
+    `lower_only` (static): every pair has a lower bound only (the common case, with fewer
+    temporaries)."""
     N = s.shape[0]
     dtype = s.dtype
     digit = _patterns(idx, radix, stride)
@@ -47,10 +50,10 @@ def _candidates(kkt, idx, s, F0, J, radix, stride, kinds, lower_only):
     eye = jnp.eye(N, dtype=dtype)
     A = jnp.where(fixed[:, :, None], eye[None], J[None])
     if lower_only:
-        value = kkt.lower[None]
+        value = lower[None]
     else:
         at_upper = ((kinds == UPPER) & (digit == 1)) | (digit == 2)
-        value = jnp.where(at_upper, kkt.upper[None], kkt.lower[None])  # the bound of a fixed pair
+        value = jnp.where(at_upper, upper[None], lower[None])  # the bound of a fixed pair
     b = jnp.where(fixed, jnp.where(fixed, value, 0.0) - s[None], -F0[None])
     ds, ok = lu_solve_small(A, b)
     ds = jnp.where(fixed, b, ds)  # exact bound values on the fixed pairs
@@ -59,17 +62,118 @@ def _candidates(kkt, idx, s, F0, J, radix, stride, kinds, lower_only):
     scale = 1.0 + jnp.max(jnp.abs(zs), axis=1)
     neg_F = jnp.maximum(-Fs, 0.0)
     if lower_only:
-        box = jnp.maximum(kkt.lower[None] - zs, 0.0)
+        box = jnp.maximum(lower[None] - zs, 0.0)
         sign = neg_F
     else:
-        box = jnp.maximum(jnp.maximum(kkt.lower[None] - zs, zs - kkt.upper[None]), 0.0)
+        box = jnp.maximum(jnp.maximum(lower[None] - zs, zs - upper[None]), 0.0)
         pos_F = jnp.maximum(Fs, 0.0)
         both = jnp.where(at_upper, pos_F, jnp.where(fixed, neg_F, 0.0))
         sign = jnp.where(kinds == FREE, 0.0, jnp.where(
             kinds == UPPER, pos_F, jnp.where(kinds == BOTH, both, neg_F)))
     viol = jnp.maximum(jnp.max(box, axis=1), jnp.max(sign, axis=1))
     viol = jnp.where(ok & jnp.all(jnp.isfinite(zs), axis=1), viol / scale, jnp.inf)
-    return ds, viol
+    return ds, viol, Fs
+
+
+def _exact(dtype):
+    """The violation of a pattern solved exactly up to rounding."""
+    return 64 * jnp.finfo(dtype).eps
+
+
+def _all_at_once(count, lower, upper, s, F0, J, *static):
+    """(ds, violation) of the best pattern, every pattern solved in one batch (the fastest for one
+    system: a single vectorised elimination)."""
+    ds, viol, _ = _candidates(lower, upper, jnp.arange(count), s, F0, J, *static)
+    best = jnp.argmin(viol)
+    return ds[best], viol[best]
+
+
+def _next_pattern(lower, upper, z, P, radix, stride, kinds):
+    """The pattern of the semismooth Newton step on the natural map median(z - L, Phi, z - U)
+    at (z, Phi): a pair goes to its lower bound where Phi > z - L, to its upper bound where
+    Phi < z - U, and is free otherwise (Hintermueller, Ito & Kunisch 2002)."""
+    to_lower = (kinds == LOWER) | (kinds == BOTH)
+    to_lower = to_lower & (P > z - jnp.where(to_lower, lower, 0.0))
+    has_u = (kinds == UPPER) | (kinds == BOTH)
+    to_upper = has_u & ~to_lower & (P < z - jnp.where(has_u, upper, 0.0))
+    digit = jnp.where(to_lower, 1, jnp.where(to_upper, jnp.where(kinds == BOTH, 2, 1), 0))
+    return jnp.sum(digit.astype(stride.dtype) * stride)
+
+
+def _strictly_complementary(lower, upper, idx, ds, P, s, radix, stride, kinds):
+    """Whether the pattern's solution keeps every pair away from its switching point by a margin
+    sqrt(eps) (1 + |z|_inf) (so no other pattern is feasible up to rounding)."""
+    z = s + ds
+    margin = jnp.sqrt(jnp.finfo(z.dtype).eps) * (1.0 + jnp.max(jnp.abs(z)))
+    digit = _patterns(idx[None], radix, stride)[0]
+    at_upper = ((kinds == UPPER) & (digit == 1)) | (digit == 2)
+    has_l = (kinds == LOWER) | (kinds == BOTH)
+    has_u = (kinds == UPPER) | (kinds == BOTH)
+    inside = ((~has_l | (z - jnp.where(has_l, lower, 0.0) > margin))
+              & (~has_u | (jnp.where(has_u, upper, 0.0) - z > margin)))
+    ok = jnp.where(digit == 0, inside, jnp.where(at_upper, P < -margin, P > margin))
+    return jnp.all(ok | (kinds == FREE))
+
+
+def _guess_then_scan(count, steps, lower, upper, s, F0, J, radix, stride, kinds, lower_only):
+    """(ds, violation) of the best pattern for one system with little memory: up to `steps`
+    active-set (semismooth Newton) steps guess the pattern; a guess that is exact and strictly
+    complementary is the unique feasible pattern and is kept, otherwise every pattern is solved
+    one after the other keeping the first with the smallest violation (the same choice as
+    `_all_at_once`). Under `vmap` the loops run only while some element still needs them."""
+    static = (radix, stride, kinds, lower_only)
+    exact = _exact(s.dtype)
+
+    def one(idx):
+        ds, viol, P = _candidates(lower, upper, idx[None], s, F0, J, *static)
+        return ds[0], viol[0], P[0]
+
+    def guess_cond(carry):
+        i, idx, _, viol, _, stuck = carry
+        return (i < steps) & (viol > exact) & ~stuck
+
+    def guess_body(carry):
+        i, idx, ds, _, P, _ = carry
+        new = _next_pattern(lower, upper, s + ds, P, radix, stride, kinds)
+        ds, viol, P = one(new)
+        return i + 1, new, ds, viol, P, new == idx
+
+    idx0 = _next_pattern(lower, upper, s, F0, radix, stride, kinds)
+    init = (jnp.array(1), idx0, *one(idx0), jnp.array(False))
+    _, idx, ds, viol, P, _ = jax.lax.while_loop(guess_cond, guess_body, init)
+    found = (viol <= exact) & _strictly_complementary(lower, upper, idx, ds, P, s, *static[:3])
+
+    def scan_cond(carry):
+        k, _, _ = carry
+        return ~found & (k < count)
+
+    def scan_body(carry):
+        k, ds_b, v_b = carry
+        ds, viol, _ = one(k)
+        better = viol < v_b
+        return k + 1, jnp.where(better, ds, ds_b), jnp.where(better, viol, v_b)
+
+    start = (jnp.zeros((), stride.dtype), jnp.zeros_like(s), jnp.asarray(jnp.inf, s.dtype))
+    _, ds_s, v_s = jax.lax.while_loop(scan_cond, scan_body, start)
+    return jnp.where(found, ds, ds_s), jnp.where(found, viol, v_s)
+
+
+def _best_pattern(count, steps, lower, upper, s, F0, J, *static):
+    """(ds, violation) of the best pattern: all patterns at once for one system, the low-memory
+    guess-then-scan for a batch (`vmap`), which picks the same pattern."""
+
+    @custom_vmap
+    def best(lower, upper, s, F0, J):
+        return _all_at_once(count, lower, upper, s, F0, J, *static)
+
+    @best.def_vmap
+    def _batched(axis_size, in_batched, *args):
+        args = [a if b else jnp.broadcast_to(a, (axis_size, *a.shape))
+                for a, b in zip(args, in_batched, strict=True)]
+        out = jax.vmap(lambda *a: _guess_then_scan(count, steps, *a, *static))(*args)
+        return out, (True, True)
+
+    return best(lower, upper, s, F0, J)
 
 
 class ActiveSetEnumeration(AbstractEquilibriumSolver):
@@ -115,14 +219,12 @@ class ActiveSetEnumeration(AbstractEquilibriumSolver):
         s = jnp.clip(jnp.zeros_like(z0), kkt.lower, kkt.upper)  # linearisation point
         F0 = kkt.phi(s)
         J = jax.jacfwd(kkt.phi)(s)
-        args = (s, F0, J, jnp.asarray(radix), jnp.asarray(stride), jnp.asarray(kinds),
-                bool(np.all(kinds == LOWER)))
+        static = (radix, stride, kinds, bool(np.all(kinds == LOWER)))  # numpy: constants
         if count <= CHUNK:
-            ds, viol = _candidates(kkt, jnp.arange(count), *args)
-            best = jnp.argmin(viol)
-            z_best, v_best, steps = s + ds[best], viol[best], jnp.array(0)
+            ds, v_best = _best_pattern(count, GUESS_STEPS, kkt.lower, kkt.upper, s, F0, J, *static)
+            z_best, steps = s + ds, jnp.array(0)
         else:
-            z_best, v_best, steps = self._chunked(kkt, z0, count, args)
+            z_best, v_best, steps = self._chunked(kkt, z0, count, (s, F0, J, *static))
         z = jnp.where(jnp.isfinite(v_best), jnp.clip(z_best, kkt.lower, kkt.upper), z0)
         res = kkt.natural_residual(z)
         if self.polish is None:
@@ -140,7 +242,7 @@ class ActiveSetEnumeration(AbstractEquilibriumSolver):
     @staticmethod
     def _chunked(kkt, z0, count, args):
         """Enumerate in chunks of `CHUNK` patterns until one is exact (up to rounding)."""
-        exact = 64 * jnp.finfo(z0.dtype).eps
+        exact = _exact(z0.dtype)
         chunks = -(-count // CHUNK)
 
         def cond(carry):
@@ -150,7 +252,7 @@ class ActiveSetEnumeration(AbstractEquilibriumSolver):
         def body(carry):
             c, z_b, v_b = carry
             idx = c * CHUNK + jnp.arange(CHUNK)
-            ds, viol = _candidates(kkt, jnp.minimum(idx, count - 1), *args)
+            ds, viol, _ = _candidates(kkt.lower, kkt.upper, jnp.minimum(idx, count - 1), *args)
             viol = jnp.where(idx < count, viol, jnp.inf)
             best = jnp.argmin(viol)
             better = viol[best] < v_b
