@@ -57,7 +57,9 @@ def _candidates(lower, upper, idx, s, F0, J, radix, stride, kinds, lower_only):
     b = jnp.where(fixed, jnp.where(fixed, value, 0.0) - s[None], -F0[None])
     ds, ok = lu_solve_small(A, b)
     ds = jnp.where(fixed, b, ds)  # exact bound values on the fixed pairs
-    Fs = ds @ J.T + F0
+    Fs = F0[None]  # Phi = F0 + J ds, summed in a fixed order (the same bits whatever the batch)
+    for j in range(N):
+        Fs = Fs + ds[:, j, None] * J[None, :, j]
     zs = s[None] + ds  # (fused into the reductions below; only the best z is materialised)
     scale = 1.0 + jnp.max(jnp.abs(zs), axis=1)
     neg_F = jnp.maximum(-Fs, 0.0)

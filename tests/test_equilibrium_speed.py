@@ -1,0 +1,193 @@
+"""The enumeration's batched route (guess the active set, certify it, scan the patterns where the
+guess is not certified) against the all-at-once enumeration of one system: the same pattern and
+bit for bit the same solution, under vmap, nested vmap, jit and eager evaluation, with failed or
+non-finite elements in the batch, and with implicit gradients; and its memory per solve."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxmd_rp as rp
+from jaxmd_rp._equilibrium import _enumeration
+from jaxmd_rp._equilibrium._kkt import LOWER, assemble
+from tests.reference.river import river_equilibrium_enumeration
+
+GAME = rp.games.RiverPollution()
+
+
+def _cases(n, seed):
+    """Random mechanisms and probes, with degenerate rows: probes with zeros (a station that sees
+    nothing; no emissions at all) and mechanisms on the faces of Theta."""
+    rng = np.random.default_rng(seed)
+    th = np.clip(rng.uniform(-0.3, 1.0, (n, 7)), 0.0, 1.0)
+    e = rng.uniform(0.0, 1.0, (n, 3))
+    e[: n // 8] = 0.0
+    e[n // 8 : n // 4, 0] = 0.0
+    return jnp.asarray(th), jnp.asarray(e)
+
+
+def _one(game=GAME, **kw):
+    return jax.jit(lambda a, b: rp.solve_equilibrium(game, a, b, throw=False, **kw))
+
+
+def _batch(game=GAME, **kw):
+    return jax.jit(jax.vmap(lambda a, b: rp.solve_equilibrium(game, a, b, throw=False, **kw)))
+
+
+def _loop(th, e, game=GAME, **kw):
+    one = _one(game, **kw)
+    sols = [one(th[k], e[k]) for k in range(th.shape[0])]
+    return jax.tree.map(lambda *a: jnp.stack(a), *sols)
+
+
+def _assert_identical(a, b):
+    """Bit-for-bit equal solutions (NaN where both failed)."""
+    for name in ("x", "multipliers", "residual"):
+        u, v = np.asarray(getattr(a, name)), np.asarray(getattr(b, name))
+        assert np.array_equal(u, v, equal_nan=True), (name, np.nanmax(np.abs(u - v)))
+    np.testing.assert_array_equal(np.asarray(a.result._value), np.asarray(b.result._value))
+
+
+def test_vmap_matches_loop_bit_for_bit():
+    th, e = _cases(96, seed=0)
+    batched = _batch()(th, e)
+    _assert_identical(batched, _loop(th, e))
+    assert bool(jnp.all(batched.success))
+    assert float(jnp.max(batched.residual)) <= 1e-10
+    for k in range(0, 96, 7):  # the independent numpy enumeration
+        x_ref, _ = river_equilibrium_enumeration(np.asarray(th[k]), np.asarray(e[k]))
+        np.testing.assert_allclose(batched.x[k], x_ref, atol=1e-9 * (1 + np.max(np.abs(x_ref))))
+
+
+def test_vmap_over_probes_only_and_nested_vmap():
+    th, e = _cases(12, seed=1)
+    one = _one()
+    over_probes = jax.jit(jax.vmap(lambda b: rp.solve_equilibrium(GAME, th[3], b, throw=False)))(e)
+    _assert_identical(over_probes, _loop(jnp.broadcast_to(th[3], th.shape), e))
+    nested = jax.jit(jax.vmap(jax.vmap(lambda a, b: rp.solve_equilibrium(GAME, a, b, throw=False))))
+    sols = nested(th.reshape(3, 4, 7), e.reshape(3, 4, 3))
+    for i in range(3):
+        for j in range(4):
+            ref = one(th[4 * i + j], e[4 * i + j])
+            assert np.array_equal(np.asarray(sols.x[i, j]), np.asarray(ref.x))
+
+
+def test_eager_matches_jit():
+    th, e = _cases(3, seed=2)
+    jitted = _batch()(th, e)
+    with jax.disable_jit():
+        eager = jax.vmap(lambda a, b: rp.solve_equilibrium(GAME, a, b, throw=False))(th, e)
+    np.testing.assert_allclose(eager.x, jitted.x, rtol=1e-13, atol=1e-13)
+    np.testing.assert_array_equal(np.asarray(eager.result._value), np.asarray(jitted.result._value))
+
+
+def test_wrong_guess_falls_back_to_the_scan(monkeypatch):
+    """With no Newton step the guess is the pattern at the linearisation point, wrong for most
+    instances: the scan must then find the same pattern as the all-at-once enumeration."""
+    th, e = _cases(48, seed=3)
+    reference = _loop(th, e)
+    monkeypatch.setattr(_enumeration, "GUESS_STEPS", 0)
+    _assert_identical(_batch()(th, e), reference)
+
+
+def _system(game, theta, probe):
+    kkt = assemble(game, theta, probe, jnp.float64)
+    kinds = np.asarray(kkt.kinds)
+    radix = np.array([1 if k == 0 else 3 if k == 3 else 2 for k in kinds], dtype=np.int64)
+    stride = np.concatenate([[1], np.cumprod(radix)[:-1]]).astype(np.int64)
+    s = jnp.clip(jnp.zeros(kkt.lower.shape, jnp.float64), kkt.lower, kkt.upper)
+    static = (radix, stride, kinds, bool(np.all(kinds == LOWER)))
+    return kkt, s, kkt.phi(s), jax.jacfwd(kkt.phi)(s), static, int(np.prod(radix))
+
+
+@pytest.mark.parametrize("steps", [0, 1, 8])
+def test_guess_then_scan_picks_the_all_at_once_pattern(steps):
+    @jax.jit
+    def both(theta, probe):
+        kkt, s, F0, J, static, count = _system(GAME, theta, probe)
+        args = (kkt.lower, kkt.upper, s, F0, J)
+        return (_enumeration._all_at_once(count, *args, *static),
+                _enumeration._guess_then_scan(count, steps, *args, *static))
+
+    th, e = _cases(24, seed=4)
+    for k in range(24):
+        (ds_a, v_a), (ds_g, v_g) = both(th[k], e[k])
+        assert np.array_equal(np.asarray(ds_a), np.asarray(ds_g))
+        assert float(v_a) == float(v_g)
+
+
+def test_degenerate_solution_is_not_certified_and_is_scanned():
+    """d1 = c11, d2 = 0: firm 1's marginal profit at x_1 = 0 is exactly 0 (a bound active with a zero
+    multiplier), so several patterns are feasible; the guess is not certified and the scan keeps
+    the all-at-once enumeration's choice."""
+    game = rp.games.RiverPollution(d1=0.5)
+    theta = jnp.asarray([0.0, 0.5, 0.12, 0.15, 0.01, 0.05, 0.01])
+    probe = jnp.asarray(rp.games.DEFAULT_PROBE)
+    kkt, s, F0, J, static, count = _system(game, theta, probe)
+    ds, v = _enumeration._all_at_once(count, kkt.lower, kkt.upper, s, F0, J, *static)
+    idx = jnp.argmin(_enumeration._candidates(kkt.lower, kkt.upper, jnp.arange(count), s, F0, J,
+                                              *static)[1])
+    P = F0 + J @ ds
+    assert not bool(_enumeration._strictly_complementary(kkt.lower, kkt.upper, idx, ds, P, s,
+                                                         *static[:3]))
+    thetas = jnp.stack([theta, jnp.asarray(rp.games.DEFAULT_THETA).at[1].set(0.2)])
+    probes = jnp.stack([probe, probe])
+    _assert_identical(_batch(game)(thetas, probes), _loop(thetas, probes, game))
+    assert float(_one(game)(theta, probe).x[0]) == 0.0
+
+
+def test_invalid_and_nonfinite_elements_leave_the_others_untouched():
+    th, e = _cases(6, seed=5)
+    bad_th = th.at[1, 2].set(jnp.nan)
+    bad_e = e.at[4, 0].set(jnp.inf)
+    sols = _batch()(bad_th, bad_e)
+    ref = _loop(th, e)
+    names = sols.result.names()
+    assert names[1] == "invalid_theta" and names[4] == "invalid_probe"
+    assert bool(jnp.all(jnp.isnan(sols.x[jnp.asarray([1, 4])])))
+    keep = np.asarray([0, 2, 3, 5])
+    assert np.array_equal(np.asarray(sols.x)[keep], np.asarray(ref.x)[keep])
+    # a non-finite linear system inside the enumeration: that element has no feasible pattern
+    # (violation inf), the others keep their solutions
+    systems = [_system(GAME, th[k], e[k]) for k in range(3)]
+    kkt, _, _, _, static, count = systems[0]
+    s, F0, J = (jnp.stack([sy[i] for sy in systems]) for i in (1, 2, 3))
+    J = J.at[1, 0, 0].set(jnp.nan)
+    ds, v = jax.vmap(lambda a, b, c: _enumeration._best_pattern(
+        count, 8, kkt.lower, kkt.upper, a, b, c, *static))(s, F0, J)
+    assert float(v[1]) == np.inf
+    for k in (0, 2):
+        ds_k, _ = _enumeration._all_at_once(count, kkt.lower, kkt.upper, s[k], F0[k], J[k], *static)
+        assert np.array_equal(np.asarray(ds[k]), np.asarray(ds_k))
+
+
+def test_batched_gradients_match_finite_differences_and_the_single_solve():
+    th, e = _cases(5, seed=6)
+    th, e = th[2:], e[2:]  # rows with nonzero probes and interior mechanisms
+
+    def total(a, b):
+        return jnp.sum(rp.solve_equilibrium(GAME, a, b, throw=False).x)
+
+    g_batch = jax.jit(jax.vmap(jax.grad(total, argnums=(0, 1))))(th, e)
+    g_one = jax.jit(jax.grad(total, argnums=(0, 1)))
+    h = 1e-6
+    for k in range(th.shape[0]):
+        g_k = g_one(th[k], e[k])
+        np.testing.assert_allclose(g_batch[0][k], g_k[0], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(g_batch[1][k], g_k[1], rtol=1e-12, atol=1e-12)
+        for i in range(3):
+            d = jnp.zeros(3, jnp.float64).at[i].set(h)
+            lo = float(jnp.clip(e[k, i] - h, 0.0, 1.0) - e[k, i])
+            fd = (total(th[k], e[k] + d) - total(th[k], e[k] + jnp.maximum(-d, lo))) / (h - lo)
+            np.testing.assert_allclose(g_batch[1][k, i], fd, rtol=1e-5, atol=1e-6)
+
+
+def test_memory_per_river_path():
+    """At most 0.05 MiB of working memory per path (3 x T = 30 equilibria) evaluated at once."""
+    n = 256
+    th, e = _cases(n, seed=7)
+    stats = _batch().lower(th, e).compile().memory_analysis()
+    if stats is None:
+        pytest.skip("this backend gives no memory analysis")
+    assert 30 * stats.temp_size_in_bytes / n / 2**20 <= 0.05
