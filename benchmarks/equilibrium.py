@@ -2,7 +2,11 @@
 
     python benchmarks/equilibrium.py [--batches 1 100 4000] [--repeat 5]
 
-Prints a table: for each batch size, river-game equilibria per second for
+Prints the latency of one call -- `solve_equilibrium` on one river instance inside the user's own
+`jax.jit` and eagerly, as a ratio to a trivial jitted call (the dispatch floor) -- and a table: for
+each batch size, river-game equilibria per second and working memory per path (XLA's memory
+analysis of the compiled batch: temporary bytes per equilibrium x 30, the 3 x T equilibria of one
+Figure 6 path at T = 10) for
 - jaxmd_rp `solve_equilibrium` with the exact `ActiveSetEnumeration` (the river default) and with
   `SemismoothNewton`, vmapped over random (theta, e) in Theta x [0, 1]^3, timed after compilation
   (best of `--repeat`); for large batches also in cache-sized chunks (`jax.lax.map(...,
@@ -38,6 +42,37 @@ def best_of(f, repeat):
     return min(ts)
 
 
+def per_call_us(f, rounds=20, calls=200):
+    """Best mean time of one call (microseconds) over `rounds` runs of `calls` calls."""
+    jax.block_until_ready(f())
+    best = float("inf")
+    for _ in range(rounds):
+        t = time.perf_counter()
+        for _ in range(calls):
+            out = f()
+        jax.block_until_ready(out)
+        best = min(best, (time.perf_counter() - t) / calls)
+    return 1e6 * best
+
+
+def single_call():
+    """Latency of one river equilibrium: (trivial jit, inside the user's jit, eager) in us."""
+    game = rp.games.RiverPollution()
+    th, e = jnp.asarray(rp.games.DEFAULT_THETA), jnp.asarray(rp.games.DEFAULT_PROBE)
+    trivial = jax.jit(lambda a, b: a[:3] + b)
+    inside = jax.jit(lambda a, b: rp.solve_equilibrium(game, a, b, throw=False).x)
+    return (per_call_us(lambda: trivial(th, e)), per_call_us(lambda: inside(th, e)),
+            per_call_us(lambda: rp.solve_equilibrium(game, th, e).x, rounds=5))
+
+
+def mib_per_path(f, *args):
+    """XLA's temporary memory of the compiled batch per equilibrium, x 30 (one path at T = 10)."""
+    stats = f.lower(*args).compile().memory_analysis()
+    if stats is None:
+        return float("nan")
+    return 30 * stats.temp_size_in_bytes / args[0].shape[0] / 2**20
+
+
 def jax_rate(solver, th, e, repeat, chunk=None):
     game = rp.games.RiverPollution()
 
@@ -53,7 +88,7 @@ def jax_rate(solver, th, e, repeat, chunk=None):
     compile_s = time.perf_counter() - t0
     ok = float(jnp.mean(sol.result == rp.RESULTS.successful))
     dt = best_of(lambda: f(th, e), repeat)
-    return th.shape[0] / dt, dt, compile_s, ok, float(jnp.max(sol.residual))
+    return th.shape[0] / dt, dt, compile_s, ok, float(jnp.max(sol.residual)), mib_per_path(f, th, e)
 
 
 def scipy_rate(th, e, n):
@@ -105,13 +140,16 @@ def main():
     nash, nash_msg = nashopt_rates(th_np, e_np, 50)
     print(f"backend: {jax.default_backend()} ({jax.devices()[0].device_kind}), jax {jax.__version__}, "
           f"{os.cpu_count()} CPU cores")
+    floor, inside, eager = single_call()
+    print(f"one call: trivial jit {floor:.1f} us; solve_equilibrium inside jit {inside:.1f} us "
+          f"({inside / floor:.1f}x), eager {eager:.1f} us ({eager / floor:.1f}x)")
     print(f"SciPy SLSQP loop: {sp:,.0f} eq/s ({1e3 / sp:.2f} ms each)")
     if nash:
         for k, v in nash.items():
             print(f"nashopt {k}: {v:,.0f} eq/s ({1e3 / v:.3f} ms each)")
     else:
         print(nash_msg)
-    hdr = f"{'batch':>6} {'solver':<26} {'eq/s':>12} {'us/eq':>8} {'batch ms':>9} {'compile s':>9} {'ok':>5} {'max res':>9} {'x SciPy':>8}"
+    hdr = f"{'batch':>6} {'solver':<26} {'eq/s':>12} {'us/eq':>8} {'batch ms':>9} {'compile s':>9} {'ok':>5} {'max res':>9} {'MiB/path':>8} {'x SciPy':>8}"
     if nash:
         hdr += f" {'x nashLQ':>8}"
     print(hdr)
@@ -121,9 +159,9 @@ def main():
         if B >= 1000:
             runs.insert(1, ("ActiveSet, chunks of 500", rp.ActiveSetEnumeration(), 500))
         for name, solver, chunk in runs:
-            rate, dt, comp, ok, res = jax_rate(solver, th[:B], e[:B], args.repeat, chunk)
+            rate, dt, comp, ok, res, mib = jax_rate(solver, th[:B], e[:B], args.repeat, chunk)
             line = (f"{B:>6} {name:<26} {rate:>12,.0f} {1e6 / rate:>8.2f} {dt * 1e3:>9.2f} "
-                    f"{comp:>9.2f} {ok:>5.2f} {res:>9.1e} {rate / sp:>8.0f}")
+                    f"{comp:>9.2f} {ok:>5.2f} {res:>9.1e} {mib:>8.3f} {rate / sp:>8.0f}")
             if nash:
                 line += f" {rate / nash['LQ']:>8.1f}"
             print(line)

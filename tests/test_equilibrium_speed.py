@@ -171,6 +171,9 @@ def test_batched_gradients_match_finite_differences_and_the_single_solve():
 
     g_batch = jax.jit(jax.vmap(jax.grad(total, argnums=(0, 1))))(th, e)
     g_one = jax.jit(jax.grad(total, argnums=(0, 1)))
+    g_of_sum = jax.jit(jax.grad(lambda a: jnp.sum(jax.vmap(total, (None, 0))(a, e))))(th[0])
+    g_sum = sum(g_one(th[0], e[k])[0] for k in range(e.shape[0]))
+    np.testing.assert_allclose(g_of_sum, g_sum, rtol=1e-12, atol=1e-12)
     h = 1e-6
     for k in range(th.shape[0]):
         g_k = g_one(th[k], e[k])
