@@ -118,46 +118,35 @@ def _strictly_complementary(lower, upper, idx, ds, P, s, radix, stride, kinds):
 
 
 def _guess_then_scan(count, steps, lower, upper, s, F0, J, radix, stride, kinds, lower_only):
-    """(ds, violation) of the best pattern for one system with little memory: up to `steps`
+    """(ds, violation) of the best pattern for one system with little memory, one pattern solved
+    per step of a single loop (one elimination in the compiled program). First up to `steps`
     active-set (semismooth Newton) steps guess the pattern; a guess that is exact and strictly
-    complementary is the unique feasible pattern and is kept, otherwise every pattern is solved
-    one after the other keeping the first with the smallest violation (the same choice as
-    `_all_at_once`). Under `vmap` the loops run only while some element still needs them."""
-    static = (radix, stride, kinds, lower_only)
+    complementary is the unique feasible pattern and is kept. Otherwise every pattern is solved
+    in turn, keeping the first with the smallest violation (the choice of `_all_at_once`). Under
+    `vmap` the loop runs only while some element still needs it."""
     exact = _exact(s.dtype)
 
-    def one(idx):
-        ds, viol, P = _candidates(lower, upper, idx[None], s, F0, J, *static)
-        return ds[0], viol[0], P[0]
-
-    def guess_cond(carry):
-        i, idx, _, viol, _, stuck = carry
-        return (i < steps) & (viol > exact) & ~stuck
-
-    def guess_body(carry):
-        i, idx, ds, _, P, _ = carry
-        new = _next_pattern(lower, upper, s + ds, P, radix, stride, kinds)
-        ds, viol, P = one(new)
-        return i + 1, new, ds, viol, P, new == idx
+    def body(carry):
+        i, scanning, idx, ds_b, v_b, _ = carry
+        ds, viol, P = _candidates(lower, upper, idx[None], s, F0, J, radix, stride, kinds,
+                                  lower_only)
+        ds, viol, P = ds[0], viol[0], P[0]
+        certified = (viol <= exact) & _strictly_complementary(lower, upper, idx, ds, P, s, radix,
+                                                              stride, kinds)
+        nxt = _next_pattern(lower, upper, s + ds, P, radix, stride, kinds)
+        start_scan = ~scanning & ~certified & ((i + 1 >= steps) | (nxt == idx))
+        better = scanning & (viol < v_b)
+        ds_b = jnp.where(start_scan, 0.0, jnp.where(scanning & ~better, ds_b, ds))
+        v_b = jnp.where(start_scan, jnp.inf, jnp.where(scanning & ~better, v_b, viol))
+        done = jnp.where(scanning, idx + 1 >= count, certified)
+        idx = jnp.where(scanning, idx + 1, jnp.where(start_scan, 0, nxt))
+        return i + 1, scanning | start_scan, idx, ds_b, v_b, done
 
     idx0 = _next_pattern(lower, upper, s, F0, radix, stride, kinds)
-    init = (jnp.array(1), idx0, *one(idx0), jnp.array(False))
-    _, idx, ds, viol, P, _ = jax.lax.while_loop(guess_cond, guess_body, init)
-    found = (viol <= exact) & _strictly_complementary(lower, upper, idx, ds, P, s, *static[:3])
-
-    def scan_cond(carry):
-        k, _, _ = carry
-        return ~found & (k < count)
-
-    def scan_body(carry):
-        k, ds_b, v_b = carry
-        ds, viol, _ = one(k)
-        better = viol < v_b
-        return k + 1, jnp.where(better, ds, ds_b), jnp.where(better, viol, v_b)
-
-    start = (jnp.zeros((), stride.dtype), jnp.zeros_like(s), jnp.asarray(jnp.inf, s.dtype))
-    _, ds_s, v_s = jax.lax.while_loop(scan_cond, scan_body, start)
-    return jnp.where(found, ds, ds_s), jnp.where(found, viol, v_s)
+    init = (jnp.zeros((), stride.dtype), jnp.array(False), idx0, jnp.zeros_like(s),
+            jnp.asarray(jnp.inf, s.dtype), jnp.array(False))
+    _, _, _, ds, viol, _ = jax.lax.while_loop(lambda c: ~c[-1], body, init)
+    return ds, viol
 
 
 def _best_pattern(count, steps, lower, upper, s, F0, J, *static):
