@@ -39,7 +39,7 @@ from jaxtyping import Array, Bool, Float
 
 from ._bottleneck import bottleneck as bottleneck
 from ._bottleneck import bottleneck_closure as bottleneck_closure
-from ._bottleneck import bottleneck_edge
+from ._bottleneck import map_groups, solve_group
 from ._solution import RESULTS, AbstractSolution, finish
 
 _NONFINITE = "`values` contains NaN or inf entries."
@@ -115,16 +115,17 @@ def settle(out, code, messages, throw: bool):
 # the gap
 
 
+def _gap_group(v):
+    """(L, flat index of the bottleneck edge) of one (M, T, T) data set; L is NaN if not finite."""
+    M, T, _ = v.shape
+    B, agent, t, s = solve_group(-v, floor=0.0)
+    bad = ~jnp.all(jnp.isfinite(v))
+    return jnp.where(bad, jnp.nan, jnp.maximum(B, 0.0)), agent * T * T + t * T + s
+
+
 def _gap_and_edge(flat):
     """flat (n, M, T, T) -> (L (n,), flat edge index (n,)), NaN where an element is not finite."""
-    n, M, T, _ = flat.shape
-    B, t, s = bottleneck_edge(-flat, floor=0.0)  # (n, M)
-    agent = jnp.argmax(B, axis=1).astype(jnp.int32)
-    rows = jnp.arange(n)
-    Bmax = B[rows, agent]
-    idx = agent * T * T + t[rows, agent] * T + s[rows, agent]
-    bad = ~jnp.all(jnp.isfinite(flat), axis=(1, 2, 3))
-    return jnp.where(bad, jnp.nan, jnp.maximum(Bmax, 0.0)), idx
+    return map_groups(_gap_group, flat)
 
 
 @jax.custom_jvp
