@@ -22,8 +22,8 @@ Two exact algorithms, chosen by T and the backend (crossover measured with
   2. at level l = lb, remove nodes without an in- or an out-edge above l among the remaining ones,
      until nothing changes. Every cycle with bottleneck above l survives (each of its nodes keeps
      its cycle edges), so if nothing survives, the group's best is lb exactly. The graph {W > l}
-     is stored as bit sets (32 nodes a word, in and out edges), so a removal round costs
-     O(T^2 / 32) word operations and the only O(T^2) work per level is building the bit sets;
+     is stored as bit sets (the in-edges of each node, 8 nodes a byte), so a removal round costs
+     O(T^2 / 8) byte operations and the only O(T^2) work per level is building the bit sets;
   3. otherwise every surviving node has an out-edge above l to a survivor: following each node's
      best such edge (a functional graph) leads into cycles whose edges all lie above l; the best
      of them (found for all nodes at once by pointer doubling) is an actual cycle with bottleneck
@@ -42,7 +42,8 @@ from jaxtyping import Array, Float
 
 _UNROLL_T = 64  # unroll Floyd-Warshall up to this T (straight-line fused kernels)
 _CHUNK_BYTES = 2**19  # CPU: groups per chunk of about this size (cache-resident)
-_WORD = 32  # nodes per bit-set word (uint32: no 64-bit integers needed)
+_WORD = 8  # nodes per bit-set word (uint8: packing vectorises over bytes, several times faster
+# on a CPU than 32-bit words)
 PEEL_T = {"cpu": 16, "gpu": 24, "tpu": 24}
 """Smallest T at which peeling replaces the closure, per backend (see `benchmarks/pareto_gap.py`)."""
 
@@ -73,7 +74,7 @@ def _closure_group(W):
     C = bottleneck_closure(W)
     Bm = jnp.max(jnp.diagonal(C, axis1=-2, axis2=-1), axis=-1)  # (M,)
     i = jnp.argmax(Bm).astype(jnp.int32)
-    B, Wi, Ci = Bm[i], W[i], C[i]
+    B, Wi, Ci = jnp.where(jnp.all(jnp.isfinite(W)), Bm[i], jnp.nan), W[i], C[i]
     # (t, s) lies on an optimal cycle iff W[t, s] >= B and s reaches t at level B (or s = t)
     on_cycle = (Wi == B) & ((Ci.T >= B) | jnp.eye(T, dtype=bool))
     k = jnp.argmax(on_cycle.reshape(-1)).astype(jnp.int32)
@@ -85,21 +86,21 @@ def _closure_group(W):
 
 
 def _pack(b):
-    """Bit sets along axis -2: bool (..., T, N) -> uint32 (..., ceil(T / 32), N), bit j of word w
-    in column n is b[..., 32 w + j, n]."""
+    """Bit sets along axis -2: bool (..., T, N) -> uint8 (..., ceil(T / 8), N), bit j of word w in
+    column n is b[..., 8 w + j, n]."""
     T = b.shape[-2]
     nw = -(-T // _WORD)
     if nw * _WORD != T:
         b = jnp.pad(b, [(0, 0)] * (b.ndim - 2) + [(0, nw * _WORD - T), (0, 0)])
-    b = b.reshape(b.shape[:-2] + (nw, _WORD, b.shape[-1])).astype(jnp.uint32)
-    shift = jnp.arange(_WORD, dtype=jnp.uint32)[:, None]
-    return jnp.sum(b << shift, axis=-2, dtype=jnp.uint32)
+    b = b.reshape(b.shape[:-2] + (nw, _WORD, b.shape[-1])).astype(jnp.uint8)
+    shift = jnp.arange(_WORD, dtype=jnp.uint8)[:, None]
+    return jnp.sum(b << shift, axis=-2, dtype=jnp.uint8)
 
 
 def _unpack(words, T):
-    """Inverse of `_pack` for one column: uint32 (..., nw) -> bool (..., T)."""
-    shift = jnp.arange(_WORD, dtype=jnp.uint32)
-    bits = (words[..., :, None] >> shift) & jnp.uint32(1)
+    """Inverse of `_pack` for one column: uint8 (..., nw) -> bool (..., T)."""
+    shift = jnp.arange(_WORD, dtype=jnp.uint8)
+    bits = (words[..., :, None] >> shift) & jnp.uint8(1)
     return bits.reshape(words.shape[:-1] + (-1,))[..., :T] != 0
 
 
@@ -107,12 +108,12 @@ def _peel(into, alive):
     """Iteratively drop nodes without an in- or an out-edge among the alive ones ((M, T) mask).
 
     `into` (M, nw, T) holds the graphs as bit sets: bit t of into[i, :, s] is the edge t -> s.
-    A round costs O(T^2 / 32) word operations: in-edges of s from alive nodes are the bits of
+    A round costs O(T^2 / 8) byte operations: in-edges of s from alive nodes are the bits of
     column s under the alive mask, and the nodes with an out-edge to an alive node are the bits
     of the union of the alive columns.
     """
     T = alive.shape[-1]
-    zero = jnp.zeros((), jnp.uint32)
+    zero = jnp.zeros((), jnp.uint8)
 
     def body(carry):
         alive, _ = carry
@@ -154,9 +155,10 @@ def _functional_cycle(W, alive):
 
 
 def _best_two_cycle(W):
-    """(lb, i, t, s): the group's best 2-cycle or self-loop and its bottleneck edge (t, s) in W[i]."""
+    """(lb, i, t, s): the group's best 2-cycle or self-loop and its bottleneck edge (t, s) in W[i];
+    lb is NaN if the group has a NaN or infinite entry (checked in the same pass)."""
     M, T, _ = W.shape
-    two = jnp.minimum(W, jnp.swapaxes(W, -1, -2))
+    two = jnp.where(jnp.isfinite(W), jnp.minimum(W, jnp.swapaxes(W, -1, -2)), jnp.nan)
     # (the barrier keeps XLA from fusing the two maxima into one slow minor-axis reduction)
     colmax = jax.lax.optimization_barrier(jnp.max(two, axis=-2))  # (M, T)
     lb = jnp.max(colmax)
@@ -192,7 +194,7 @@ def _peel_group(W, floor):
 
 def solve_group(W: Float[Array, "M T T"], floor=-np.inf):
     """(B, i, t, s) of one group of M matrices (see `bottleneck_group_edge`), by the algorithm
-    chosen for this T and backend."""
+    chosen for this T and backend. B is NaN if the group has a NaN or infinite entry."""
     if W.shape[-1] >= PEEL_T.get(jax.default_backend(), 24):
         return _peel_group(W, jnp.asarray(floor, W.dtype))
     return _closure_group(W)
@@ -225,7 +227,8 @@ def bottleneck_group_edge(W: Float[Array, "... M T T"], floor=-np.inf):
     B. Any leading batch axes; the algorithm is chosen by T and the backend (`solve_group`).
 
     With a finite `floor`, B is exact only where B >= floor (elsewhere a value <= floor is
-    returned, and the edge is meaningless): enough for max(B, floor), and faster.
+    returned, and the edge is meaningless): enough for max(B, floor), and faster. B is NaN where
+    a group has a NaN or infinite entry (missing edges are not expressible as -inf here).
     """
     lead = W.shape[:-3]
     out = map_groups(lambda w: solve_group(w, floor), W.reshape((-1,) + W.shape[-3:]))

@@ -118,9 +118,8 @@ def settle(out, code, messages, throw: bool):
 def _gap_group(v):
     """(L, flat index of the bottleneck edge) of one (M, T, T) data set; L is NaN if not finite."""
     M, T, _ = v.shape
-    B, agent, t, s = solve_group(-v, floor=0.0)
-    bad = ~jnp.all(jnp.isfinite(v))
-    return jnp.where(bad, jnp.nan, jnp.maximum(B, 0.0)), agent * T * T + t * T + s
+    B, agent, t, s = solve_group(-v, floor=0.0)  # B is NaN if v has a NaN or infinite entry
+    return jnp.where(jnp.isnan(B), jnp.nan, jnp.maximum(B, 0.0)), agent * T * T + t * T + s
 
 
 def _gap_and_edge(flat):
