@@ -35,17 +35,30 @@ beat the group's best at once. On revealed-preference data the 2-cycle bound is 
 exact, so the cost is a few passes over W instead of T.
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
 _UNROLL_T = 64  # unroll Floyd-Warshall up to this T (straight-line fused kernels)
-_CHUNK_BYTES = 2**19  # CPU: groups per chunk of about this size (cache-resident)
+_CHUNK_BYTES = 2**19  # CPU, closure: groups per chunk of about this size (cache-resident)
+_PEEL_CHUNK = (4, 2**16)  # CPU, peeling: at most 4 groups a chunk, one above 64 KiB (measured:
+# a vmapped while loop runs until its slowest element ends, so small chunks waste less)
 _WORD = 8  # nodes per bit-set word (uint8: packing vectorises over bytes, several times faster
 # on a CPU than 32-bit words)
-PEEL_T = {"cpu": 16, "gpu": 24, "tpu": 24}
-"""Smallest T at which peeling replaces the closure, per backend (see `benchmarks/pareto_gap.py`)."""
+PEEL_T = {"cpu": 9, "gpu": 24, "tpu": 24}
+"""Smallest T at which peeling replaces the closure, per backend, for a batch of groups
+(see `benchmarks/pareto_gap.py`)."""
+PEEL_T_ONE = 24
+"""The same for a single group: peeling's loops cost a fixed few tens of microseconds a call that
+a batch amortises and one call does not (measured on a CPU: the closure is faster up to T ~ 24)."""
+
+
+def use_peeling(T: int, n: int) -> bool:
+    """Whether `n` groups of T nodes are solved by peeling (else by the closure)."""
+    return T >= (PEEL_T.get(jax.default_backend(), 24) if n > 1 else PEEL_T_ONE)
 
 
 def bottleneck_closure(W: Float[Array, "... T T"]) -> Float[Array, "... T T"]:
@@ -192,21 +205,32 @@ def _peel_group(W, floor):
     return B, i, t, s
 
 
-def solve_group(W: Float[Array, "M T T"], floor=-np.inf):
-    """(B, i, t, s) of one group of M matrices (see `bottleneck_group_edge`), by the algorithm
-    chosen for this T and backend. B is NaN if the group has a NaN or infinite entry."""
-    if W.shape[-1] >= PEEL_T.get(jax.default_backend(), 24):
+def solve_group(W: Float[Array, "M T T"], floor=-np.inf, *, peel: bool):
+    """(B, i, t, s) of one group of M matrices (see `bottleneck_group_edge`) by peeling or by the
+    closure (`use_peeling`). B is NaN if the group has a NaN or infinite entry."""
+    if peel:
         return _peel_group(W, jnp.asarray(floor, W.dtype))
     return _closure_group(W)
 
 
+def _chunk(group_shape, dtype, peel: bool) -> int:
+    """Groups per chunk on a CPU for this group shape (M, T, T)."""
+    size = int(np.prod(group_shape)) * np.dtype(dtype).itemsize
+    if peel:
+        return _PEEL_CHUNK[0] if size * _PEEL_CHUNK[0] <= _PEEL_CHUNK[1] else (
+            2 if 2 * size <= _PEEL_CHUNK[1] else 1)
+    return max(4, _CHUNK_BYTES // size)
+
+
 def map_groups(fn, flat):
-    """fn vmapped over the leading axis of `flat` (groups of shape (M, T, T)). On a CPU it runs
-    in chunks of about `_CHUNK_BYTES` read in place (cache-resident work, and few wasted loop
-    rounds: a vmapped while loop runs until its slowest element ends); the last chunk overlaps
-    the one before it instead of padding a copy of the input."""
+    """`fn(group, peel)` vmapped over the leading axis of `flat` (groups of shape (M, T, T)), with
+    `peel` from `use_peeling`. On a CPU it runs in small chunks read in place (cache-resident work,
+    and few wasted loop rounds: a vmapped while loop runs until its slowest element ends); the
+    last chunk overlaps the one before it instead of padding a copy of the input."""
     n = flat.shape[0]
-    chunk = max(1, _CHUNK_BYTES // (int(np.prod(flat.shape[1:])) * flat.dtype.itemsize))
+    peel = use_peeling(flat.shape[-1], n)
+    fn = functools.partial(fn, peel=peel)
+    chunk = _chunk(flat.shape[1:], flat.dtype, peel)
     if jax.default_backend() != "cpu" or chunk >= n:
         return jax.vmap(fn)(flat)
 
@@ -224,14 +248,16 @@ def map_groups(fn, flat):
 def bottleneck_group_edge(W: Float[Array, "... M T T"], floor=-np.inf):
     """(B, i, t, s) per group of M matrices: the group's best bottleneck B = max_i B(W[..., i, :, :]),
     the matrix i attaining it and an edge (t, s) of an optimal cycle of W[..., i, :, :] with weight
-    B. Any leading batch axes; the algorithm is chosen by T and the backend (`solve_group`).
+    B. Any leading batch axes; the algorithm is chosen by T, the batch size and the backend
+    (`use_peeling`).
 
     With a finite `floor`, B is exact only where B >= floor (elsewhere a value <= floor is
     returned, and the edge is meaningless): enough for max(B, floor), and faster. B is NaN where
     a group has a NaN or infinite entry (missing edges are not expressible as -inf here).
     """
     lead = W.shape[:-3]
-    out = map_groups(lambda w: solve_group(w, floor), W.reshape((-1,) + W.shape[-3:]))
+    out = map_groups(lambda w, peel: solve_group(w, floor, peel=peel),
+                     W.reshape((-1,) + W.shape[-3:]))
     return tuple(x.reshape(lead) for x in out)
 
 

@@ -31,6 +31,9 @@ differentiable where two cycles tie for the maximum or where the optimal cycle's
 attained on two edges. `jax.grad(pareto_gap)` returns an element of the Clarke subdifferential.
 """
 
+import functools
+import logging
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -115,10 +118,10 @@ def settle(out, code, messages, throw: bool):
 # the gap
 
 
-def _gap_group(v):
+def _gap_group(v, peel):
     """(L, flat index of the bottleneck edge) of one (M, T, T) data set; L is NaN if not finite."""
     M, T, _ = v.shape
-    B, agent, t, s = solve_group(-v, floor=0.0)  # B is NaN if v has a NaN or infinite entry
+    B, agent, t, s = solve_group(-v, floor=0.0, peel=peel)  # B is NaN if v has a NaN or infinite entry
     return jnp.where(jnp.isnan(B), jnp.nan, jnp.maximum(B, 0.0)), agent * T * T + t * T + s
 
 
@@ -145,10 +148,37 @@ def _gap_batch_jvp(primals, tangents):
     return L, -dflat[jnp.arange(n), idx] * on + jnp.sum(dflat, axis=1) * nan
 
 
-@jax.jit
-def _gap_jit(values):
+@functools.partial(jax.jit, static_argnames="throw")
+def _gap_jit(values, throw=False):
     flat = values.reshape((-1,) + values.shape[-3:])
-    return _gap_batch(flat).reshape(values.shape[:-3])
+    L = _gap_batch(flat).reshape(values.shape[:-3])
+    return eqx.error_if(L, jnp.isnan(L), _NONFINITE) if throw else L
+
+
+class _QuietCallbackError(logging.Filter):
+    """Hides jax's log record of a failed host callback (the error is raised to the caller)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "jax.pure_callback failed"
+
+
+_QUIET = _QuietCallbackError()
+_CALLBACK_LOGGER = logging.getLogger("jax._src.callback")
+
+
+def run_refusing(fn, *args, message: str):
+    """`fn(*args)`, run now, for a jitted `fn` whose only runtime error (`eqx.error_if`) says
+    `message`: that error is raised as `ValueError(message)`. The check runs inside the compiled
+    call (no host round trip of the data); only a failing call pays for reading the error."""
+    _CALLBACK_LOGGER.addFilter(_QUIET)
+    try:
+        return jax.block_until_ready(fn(*args))
+    except (jax.errors.JaxRuntimeError, ValueError) as e:
+        if message in str(e):
+            raise ValueError(message) from None
+        raise
+    finally:
+        _CALLBACK_LOGGER.removeFilter(_QUIET)
 
 
 def pareto_gap(values: Float[Array, "... M T T"], *, throw: bool = True) -> Float[Array, "..."]:
@@ -178,11 +208,12 @@ def pareto_gap(values: Float[Array, "... M T T"], *, throw: bool = True) -> Floa
 
     ```
     """
-    L = _gap_jit(_check_values(values))
+    values = _check_values(values)
     if not throw:
-        return L
-    return settle(L, jnp.isnan(L).astype(jnp.int32) if isinstance(L, jax.core.Tracer)
-                  else np.isnan(np.asarray(L)), (_NONFINITE,), True)
+        return _gap_jit(values)
+    if isinstance(values, jax.core.Tracer):
+        return _gap_jit(values, throw=True)
+    return run_refusing(functools.partial(_gap_jit, throw=True), values, message=_NONFINITE)
 
 
 def pareto_gap_unchecked(values: Array) -> Array:
