@@ -171,7 +171,9 @@ def _best_two_cycle(W):
     """(lb, i, t, s): the group's best 2-cycle or self-loop and its bottleneck edge (t, s) in W[i];
     lb is NaN if the group has a NaN or infinite entry (checked in the same pass)."""
     M, T, _ = W.shape
-    two = jnp.where(jnp.isfinite(W), jnp.minimum(W, jnp.swapaxes(W, -1, -2)), jnp.nan)
+    # + (W - W): +0 where W is finite, NaN elsewhere (cheaper on a CPU than a select); it turns
+    # -0 into +0, which compares equal, and lb itself is read back from W below
+    two = jnp.minimum(W, jnp.swapaxes(W, -1, -2)) + (W - W)
     # (the barrier keeps XLA from fusing the two maxima into one slow minor-axis reduction)
     colmax = jax.lax.optimization_barrier(jnp.max(two, axis=-2))  # (M, T)
     lb = jnp.max(colmax)
@@ -179,7 +181,8 @@ def _best_two_cycle(W):
     i, b = k // T, k % T
     a = jnp.argmax(two[i, :, b] == lb).astype(jnp.int32)
     first = W[i, a, b] <= W[i, b, a]  # the 2-cycle's bottleneck edge
-    return lb, i, jnp.where(first, a, b), jnp.where(first, b, a)
+    t, s = jnp.where(first, a, b), jnp.where(first, b, a)
+    return jnp.where(jnp.isnan(lb), lb, W[i, t, s]), i, t, s
 
 
 def _peel_group(W, floor):
