@@ -125,20 +125,15 @@ def _gap_group(v, peel):
     return jnp.where(jnp.isnan(B), jnp.nan, jnp.maximum(B, 0.0)), agent * T * T + t * T + s
 
 
-def _gap_and_edge(flat):
-    """flat (n, M, T, T) -> (L (n,), flat edge index (n,)), NaN where an element is not finite."""
-    return map_groups(_gap_group, flat)
-
-
 @jax.custom_jvp
 def _gap_batch(flat):
-    return _gap_and_edge(flat)[0]
+    return map_groups(_gap_group, flat)[0]  # flat (n, M, T, T) -> L (n,)
 
 
 @_gap_batch.defjvp
 def _gap_batch_jvp(primals, tangents):
     (flat,), (dflat,) = primals, tangents
-    L, idx = _gap_and_edge(flat)
+    L, idx = map_groups(_gap_group, flat)
     n = flat.shape[0]
     dflat = dflat.reshape(n, -1)
     # minus the bottleneck edge where L > 0, zero where L = 0, and NaN over a failed data set
@@ -155,22 +150,19 @@ def _gap_jit(values, throw=False):
     return eqx.error_if(L, jnp.isnan(L), _NONFINITE) if throw else L
 
 
-class _QuietCallbackError(logging.Filter):
-    """Hides jax's log record of a failed host callback (the error is raised to the caller)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.getMessage() != "jax.pure_callback failed"
-
-
-_QUIET = _QuietCallbackError()
 _CALLBACK_LOGGER = logging.getLogger("jax._src.callback")
+
+
+def _quiet(record: logging.LogRecord) -> bool:
+    """Hides jax's log record of a failed host callback (the error is raised to the caller)."""
+    return record.getMessage() != "jax.pure_callback failed"
 
 
 def run_refusing(fn, *args, message: str):
     """`fn(*args)`, run now, for a jitted `fn` whose only runtime error (`eqx.error_if`) says
     `message`: that error is raised as `ValueError(message)`. The check runs inside the compiled
     call (no host round trip of the data); only a failing call pays for reading the error."""
-    _CALLBACK_LOGGER.addFilter(_QUIET)
+    _CALLBACK_LOGGER.addFilter(_quiet)
     try:
         return jax.block_until_ready(fn(*args))
     except (jax.errors.JaxRuntimeError, ValueError) as e:
@@ -178,7 +170,7 @@ def run_refusing(fn, *args, message: str):
             raise ValueError(message) from None
         raise
     finally:
-        _CALLBACK_LOGGER.removeFilter(_QUIET)
+        _CALLBACK_LOGGER.removeFilter(_quiet)
 
 
 def pareto_gap(values: Float[Array, "... M T T"], *, throw: bool = True) -> Float[Array, "..."]:
