@@ -10,8 +10,8 @@ W[t, s] = B is returned alongside it (the gradient of the Pareto gap lives on th
 *group* of M matrices (the agents of one data set) the best of them, max_i B(W_i), is found
 jointly, with the index of the matrix that attains it.
 
-Two exact algorithms, chosen by T and the backend (crossover measured with
-`benchmarks/pareto_gap.py`):
+Two exact algorithms, chosen by T, the batch size and the backend (`use_peeling`; crossovers
+measured with `benchmarks/pareto_gap.py`):
 
 - **closure** (small T): Floyd-Warshall in the (max, min) semiring, C[t, s] = max over paths
   t -> s of the smallest weight; B = max_t C[t, t]. O(T^3), unrolled into straight-line fused
