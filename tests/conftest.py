@@ -1,5 +1,6 @@
 """Test configuration: float64 everywhere (the library itself never flips `jax_enable_x64`), the
-command line's compilation cache in a temporary folder, and the slow tier.
+command line's compilation cache in a temporary folder, compiled programs released after every
+test module (a worker process runs many modules; its memory stays that of one), and the slow tier.
 
 Slow tests (subprocesses, 8 simulated devices, notebooks, long statistical checks) carry the
 `slow` mark; the README's test command runs everything, `python -m pytest -m "not slow"` the fast
@@ -20,6 +21,12 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if str(item.fspath).endswith(".ipynb"):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _release_compiled_programs():
+    yield
+    jax.clear_caches()
 
 
 @pytest.fixture

@@ -108,7 +108,8 @@ def test_no_false_certificates():
     rng = np.random.default_rng(2)
     violating = []
     while len(violating) < 500:
-        M, T = int(rng.integers(1, 4)), int(rng.integers(2, 12))
+        # six shapes (one compilation each) from the smallest to the largest of the range
+        M, T = int(rng.choice([1, 3])), int(rng.choice([2, 5, 11]))
         v = linear_budget_values(rng, M, T, 2)[0] if rng.random() < 0.5 else rng.normal(size=(M, T, T))
         if pareto_gap_threshold_graph(v) > 1e-6:
             violating.append(v)

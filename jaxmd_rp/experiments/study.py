@@ -152,11 +152,17 @@ def welfare_track(game, theta: np.ndarray, probes, batch: int = WELFARE_BATCH):
     """True welfare along a design run (a harness diagnostic; the designer never uses it): for
     every iteration n and path, the mean over the path's probes of W(x_NE)/W(x_SO) and of
     |x_NE - x_SO| at theta_n (`welfare_report`; NaN where a solve failed). `theta` is (iters,
-    paths, p), `probes` (paths, T, probe_dim). One compiled call, mapped over iterations and over
-    batches of `batch` paths (memory bound)."""
+    paths, p), `probes` (paths, T, probe_dim). One compiled call per game structure and shape
+    (reused by later runs), mapped over iterations and over batches of `batch` paths (memory
+    bound)."""
     theta = jnp.asarray(theta)
     probes = probes[: theta.shape[1]]
+    ratio, dist = _welfare_track(game, theta, probes, min(batch, theta.shape[1]))
+    return np.asarray(ratio), np.asarray(dist)
 
+
+@eqx.filter_jit
+def _welfare_track(game, theta, probes, batch: int):
     def one_path(tp):  # theta (p,), probes (T, q): means over the probes
         th, pr = tp
         rep = jax.vmap(lambda p: welfare_report(game, th, p))(pr)
@@ -165,10 +171,9 @@ def welfare_track(game, theta: np.ndarray, probes, batch: int = WELFARE_BATCH):
         return jnp.mean(ratio), jnp.mean(dist)
 
     def one_iteration(th):  # th: (paths, p)
-        return jax.lax.map(one_path, (th, probes), batch_size=min(batch, th.shape[0]))
+        return jax.lax.map(one_path, (th, probes), batch_size=batch)
 
-    ratio, dist = jax.jit(lambda th: jax.lax.map(one_iteration, th))(theta)
-    return np.asarray(ratio), np.asarray(dist)
+    return jax.lax.map(one_iteration, theta)
 
 
 def progress_reporter(bar: Progress, zero_tol: float, offset: int = 0):
