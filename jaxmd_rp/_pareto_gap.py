@@ -31,6 +31,9 @@ differentiable where two cycles tie for the maximum or where the optimal cycle's
 attained on two edges. `jax.grad(pareto_gap)` returns an element of the Clarke subdifferential.
 """
 
+import functools
+import logging
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -39,7 +42,7 @@ from jaxtyping import Array, Bool, Float
 
 from ._bottleneck import bottleneck as bottleneck
 from ._bottleneck import bottleneck_closure as bottleneck_closure
-from ._bottleneck import bottleneck_edge
+from ._bottleneck import map_groups, solve_group
 from ._solution import RESULTS, AbstractSolution, finish
 
 _NONFINITE = "`values` contains NaN or inf entries."
@@ -115,27 +118,22 @@ def settle(out, code, messages, throw: bool):
 # the gap
 
 
-def _gap_and_edge(flat):
-    """flat (n, M, T, T) -> (L (n,), flat edge index (n,)), NaN where an element is not finite."""
-    n, M, T, _ = flat.shape
-    B, t, s = bottleneck_edge(-flat, floor=0.0)  # (n, M)
-    agent = jnp.argmax(B, axis=1).astype(jnp.int32)
-    rows = jnp.arange(n)
-    Bmax = B[rows, agent]
-    idx = agent * T * T + t[rows, agent] * T + s[rows, agent]
-    bad = ~jnp.all(jnp.isfinite(flat), axis=(1, 2, 3))
-    return jnp.where(bad, jnp.nan, jnp.maximum(Bmax, 0.0)), idx
+def _gap_group(v, peel):
+    """(L, flat index of the bottleneck edge) of one (M, T, T) data set; L is NaN if not finite."""
+    M, T, _ = v.shape
+    B, agent, t, s = solve_group(-v, floor=0.0, peel=peel)  # B is NaN if v has a NaN or infinite entry
+    return jnp.where(jnp.isnan(B), jnp.nan, jnp.maximum(B, 0.0)), agent * T * T + t * T + s
 
 
 @jax.custom_jvp
 def _gap_batch(flat):
-    return _gap_and_edge(flat)[0]
+    return map_groups(_gap_group, flat)[0]  # flat (n, M, T, T) -> L (n,)
 
 
 @_gap_batch.defjvp
 def _gap_batch_jvp(primals, tangents):
     (flat,), (dflat,) = primals, tangents
-    L, idx = _gap_and_edge(flat)
+    L, idx = map_groups(_gap_group, flat)
     n = flat.shape[0]
     dflat = dflat.reshape(n, -1)
     # minus the bottleneck edge where L > 0, zero where L = 0, and NaN over a failed data set
@@ -145,10 +143,34 @@ def _gap_batch_jvp(primals, tangents):
     return L, -dflat[jnp.arange(n), idx] * on + jnp.sum(dflat, axis=1) * nan
 
 
-@jax.jit
-def _gap_jit(values):
+@functools.partial(jax.jit, static_argnames="throw")
+def _gap_jit(values, throw=False):
     flat = values.reshape((-1,) + values.shape[-3:])
-    return _gap_batch(flat).reshape(values.shape[:-3])
+    L = _gap_batch(flat).reshape(values.shape[:-3])
+    return eqx.error_if(L, jnp.isnan(L), _NONFINITE) if throw else L
+
+
+_CALLBACK_LOGGER = logging.getLogger("jax._src.callback")
+
+
+def _quiet(record: logging.LogRecord) -> bool:
+    """Hides jax's log record of a failed host callback (the error is raised to the caller)."""
+    return record.getMessage() != "jax.pure_callback failed"
+
+
+def run_refusing(fn, *args, message: str):
+    """`fn(*args)`, run now, for a jitted `fn` whose only runtime error (`eqx.error_if`) says
+    `message`: that error is raised as `ValueError(message)`. The check runs inside the compiled
+    call (no host round trip of the data); only a failing call pays for reading the error."""
+    _CALLBACK_LOGGER.addFilter(_quiet)
+    try:
+        return jax.block_until_ready(fn(*args))
+    except (jax.errors.JaxRuntimeError, ValueError) as e:
+        if message in str(e):
+            raise ValueError(message) from None
+        raise
+    finally:
+        _CALLBACK_LOGGER.removeFilter(_quiet)
 
 
 def pareto_gap(values: Float[Array, "... M T T"], *, throw: bool = True) -> Float[Array, "..."]:
@@ -178,11 +200,12 @@ def pareto_gap(values: Float[Array, "... M T T"], *, throw: bool = True) -> Floa
 
     ```
     """
-    L = _gap_jit(_check_values(values))
+    values = _check_values(values)
     if not throw:
-        return L
-    return settle(L, jnp.isnan(L).astype(jnp.int32) if isinstance(L, jax.core.Tracer)
-                  else np.isnan(np.asarray(L)), (_NONFINITE,), True)
+        return _gap_jit(values)
+    if isinstance(values, jax.core.Tracer):
+        return _gap_jit(values, throw=True)
+    return run_refusing(functools.partial(_gap_jit, throw=True), values, message=_NONFINITE)
 
 
 def pareto_gap_unchecked(values: Array) -> Array:

@@ -1,4 +1,5 @@
-"""Test configuration: float64 everywhere (the library itself never flips `jax_enable_x64`), the
+"""Test configuration: float64 everywhere (the library itself never flips `jax_enable_x64`), strict
+dtype promotion (an implicit float32/float64 or int/float mix in the library is an error), the
 command line's compilation cache in a temporary folder, compiled programs released after every
 test module (a worker process runs many modules; its memory stays that of one), and the slow tier.
 
@@ -14,6 +15,7 @@ import jax
 import pytest
 
 jax.config.update("jax_enable_x64", True)
+jax.config.update("jax_numpy_dtype_promotion", "strict")
 os.environ.setdefault("JAXMD_RP_COMPILE_CACHE", tempfile.mkdtemp(prefix="jaxmd_rp_xla_cache_"))
 
 
