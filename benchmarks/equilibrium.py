@@ -155,6 +155,7 @@ def main():
     print(hdr)
     for B in args.batches:
         runs = [("ActiveSetEnumeration", rp.ActiveSetEnumeration(), None),
+                ("ActiveSet, low_memory", rp.ActiveSetEnumeration(low_memory=True), None),
                 ("SemismoothNewton", rp.SemismoothNewton(), None)]
         if B >= 1000:
             runs.insert(1, ("ActiveSet, chunks of 500", rp.ActiveSetEnumeration(), 500))

@@ -1,4 +1,4 @@
-"""The enumeration's batched route (guess the active set, certify it, scan the patterns where the
+"""The enumeration's low-memory batched route (`ActiveSetEnumeration(low_memory=True)`: guess the active set, certify it, scan the patterns where the
 guess is not certified) against the all-at-once enumeration of one system: the same pattern and
 bit for bit the same solution, under vmap, nested vmap, jit and eager evaluation, with failed or
 non-finite elements in the batch, and with implicit gradients; and its memory per solve."""
@@ -14,6 +14,7 @@ from jaxmd_rp._equilibrium._kkt import LOWER, assemble
 from tests.reference.river import river_equilibrium_enumeration
 
 GAME = rp.games.RiverPollution()
+LOW = rp.ActiveSetEnumeration(low_memory=True)
 
 
 def _cases(n, seed):
@@ -28,10 +29,12 @@ def _cases(n, seed):
 
 
 def _one(game=GAME, **kw):
+    kw.setdefault("solver", LOW)
     return jax.jit(lambda a, b: rp.solve_equilibrium(game, a, b, throw=False, **kw))
 
 
 def _batch(game=GAME, **kw):
+    kw.setdefault("solver", LOW)
     return jax.jit(jax.vmap(lambda a, b: rp.solve_equilibrium(game, a, b, throw=False, **kw)))
 
 
@@ -53,6 +56,7 @@ def test_vmap_matches_loop_bit_for_bit():
     th, e = _cases(96, seed=0)
     batched = _batch()(th, e)
     _assert_identical(batched, _loop(th, e))
+    _assert_identical(batched, _batch(solver=rp.ActiveSetEnumeration())(th, e))  # the default
     assert bool(jnp.all(batched.success))
     assert float(jnp.max(batched.residual)) <= 1e-10
     for k in range(0, 96, 7):  # the independent numpy enumeration
@@ -63,9 +67,11 @@ def test_vmap_matches_loop_bit_for_bit():
 def test_vmap_over_probes_only_and_nested_vmap():
     th, e = _cases(12, seed=1)
     one = _one()
-    over_probes = jax.jit(jax.vmap(lambda b: rp.solve_equilibrium(GAME, th[3], b, throw=False)))(e)
+    over_probes = jax.jit(jax.vmap(
+        lambda b: rp.solve_equilibrium(GAME, th[3], b, throw=False, solver=LOW)))(e)
     _assert_identical(over_probes, _loop(jnp.broadcast_to(th[3], th.shape), e))
-    nested = jax.jit(jax.vmap(jax.vmap(lambda a, b: rp.solve_equilibrium(GAME, a, b, throw=False))))
+    nested = jax.jit(jax.vmap(jax.vmap(
+        lambda a, b: rp.solve_equilibrium(GAME, a, b, throw=False, solver=LOW))))
     sols = nested(th.reshape(3, 4, 7), e.reshape(3, 4, 3))
     for i in range(3):
         for j in range(4):
@@ -77,7 +83,8 @@ def test_eager_matches_jit():
     th, e = _cases(3, seed=2)
     jitted = _batch()(th, e)
     with jax.disable_jit():
-        eager = jax.vmap(lambda a, b: rp.solve_equilibrium(GAME, a, b, throw=False))(th, e)
+        eager = jax.vmap(
+            lambda a, b: rp.solve_equilibrium(GAME, a, b, throw=False, solver=LOW))(th, e)
     np.testing.assert_allclose(eager.x, jitted.x, rtol=1e-13, atol=1e-13)
     np.testing.assert_array_equal(np.asarray(eager.result._value), np.asarray(jitted.result._value))
 
@@ -155,7 +162,7 @@ def test_invalid_and_nonfinite_elements_leave_the_others_untouched():
     s, F0, J = (jnp.stack([sy[i] for sy in systems]) for i in (1, 2, 3))
     J = J.at[1, 0, 0].set(jnp.nan)
     ds, v = jax.vmap(lambda a, b, c: _enumeration._best_pattern(
-        count, 8, kkt.lower, kkt.upper, a, b, c, *static))(s, F0, J)
+        count, 8, True, kkt.lower, kkt.upper, a, b, c, *static))(s, F0, J)
     assert float(v[1]) == np.inf
     all_at_once = jax.jit(lambda *a: _enumeration._all_at_once(count, *a, *static))
     for k in (0, 2):
@@ -168,7 +175,7 @@ def test_batched_gradients_match_finite_differences_and_the_single_solve():
     th, e = th[2:], e[2:]  # rows with nonzero probes and interior mechanisms
 
     def total(a, b):
-        return jnp.sum(rp.solve_equilibrium(GAME, a, b, throw=False).x)
+        return jnp.sum(rp.solve_equilibrium(GAME, a, b, throw=False, solver=LOW).x)
 
     g_batch = jax.jit(jax.vmap(jax.grad(total, argnums=(0, 1))))(th, e)
     g_one = jax.jit(jax.grad(total, argnums=(0, 1)))

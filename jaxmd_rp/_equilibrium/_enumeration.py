@@ -9,8 +9,9 @@ solved by unrolled LU factorisations. The feasible pattern with the smallest vio
 Exact up to rounding, a bounded cost, and robust where Newton-type methods stall (degenerate
 mechanisms with linear profits).
 
-One system (no `vmap`) solves all its patterns in one batch: the fewest kernels, so the lowest
-latency. Under `vmap` each element first guesses its pattern by semismooth Newton (active-set)
+By default every system solves all its patterns in one batch: the fewest kernels, so the lowest
+latency, and a fixed cost however degenerate the system. With `low_memory=True`, under `vmap` each
+element first guesses its pattern by semismooth Newton (active-set)
 steps on the natural map, one pattern at a time; a guess whose solution is exact and strictly
 complementary (every pair at least sqrt(eps) (1 + |z|) from switching) is the only feasible
 pattern and is kept. Elements without a certified guess (degenerate systems: a bound or
@@ -160,9 +161,11 @@ def _guess_then_scan(count, steps, lower, upper, s, F0, J, radix, stride, kinds,
     return ds, viol
 
 
-def _best_pattern(count, steps, lower, upper, s, F0, J, *static):
-    """(ds, violation) of the best pattern: all patterns at once for one system, the low-memory
-    guess-then-scan for a batch (`vmap`), which picks the same pattern."""
+def _best_pattern(count, steps, low_memory, lower, upper, s, F0, J, *static):
+    """(ds, violation) of the best pattern: all patterns at once for one system; with
+    `low_memory`, the guess-then-scan for a batch (`vmap`), which picks the same pattern."""
+    if not low_memory:
+        return _all_at_once(count, lower, upper, s, F0, J, *static)
 
     @custom_vmap
     def best(lower, upper, s, F0, J):
@@ -191,10 +194,16 @@ class ActiveSetEnumeration(AbstractEquilibriumSolver):
     - `max_size`: enumerate at most 2^max_size patterns (None: `AUTO_MAX_SIZE` = 16); a larger
       system raises a `ValueError` at trace time that names `max_size`.
     - `polish`: an optional `SemismoothNewton()` run from the best pattern when it is not exact.
+    - `low_memory`: under `vmap`, guess each element's pattern and scan the patterns one at a time
+      where the guess is not certified (module docstring): about 1/15 of the working memory per
+      river path (0.03 instead of 0.44 MiB), and faster where most guesses are certified, but
+      slower where many systems are degenerate (Figure 6's mechanisms on the faces of Theta: its
+      study ran about 3x slower). The solutions are bit for bit those of the default.
     """
 
     max_size: int | None = eqx.field(static=True, default=None)
     polish: SemismoothNewton | None = None
+    low_memory: bool = eqx.field(static=True, default=False)
 
     def _check_size(self, kinds):
         radix = np.array([1 if k == FREE else 3 if k == BOTH else 2 for k in kinds], dtype=np.int64)
@@ -223,7 +232,8 @@ class ActiveSetEnumeration(AbstractEquilibriumSolver):
         J = jax.jacfwd(kkt.phi)(s)
         static = (radix, stride, kinds, bool(np.all(kinds == LOWER)))  # numpy: constants
         if count <= CHUNK:
-            ds, v_best = _best_pattern(count, GUESS_STEPS, kkt.lower, kkt.upper, s, F0, J, *static)
+            ds, v_best = _best_pattern(count, GUESS_STEPS, self.low_memory, kkt.lower, kkt.upper,
+                                       s, F0, J, *static)
             z_best, steps = s + ds, jnp.array(0)
         else:
             z_best, v_best, steps = self._chunked(kkt, z0, count, (s, F0, J, *static))
