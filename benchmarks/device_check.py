@@ -18,7 +18,7 @@ Sections (each figure after compilation, best of `--repeat`; compilation reporte
 6. **Host CPU**: sections 1, 3 and 4 at the small sizes on the host CPU, for the ratio
    accelerator / CPU per unit of work.
 7. **Cold and warm start** of `jaxmd-rp fig6` (a subprocess each, with an empty and then a filled
-   persistent compilation cache).
+   persistent compilation cache; `--small`: without the true-welfare track).
 
 Writes `device_check.json` (every figure) and `device_check.md` (the table) into `--out`, and
 prints the table. Needs nothing beyond jaxmd_rp's dependencies; run it from the repository root
@@ -141,13 +141,17 @@ def scaling_section(paths, iters):
     return rows
 
 
-def start_section(paths, iters):
+def start_section(paths, iters, welfare=True):
+    """Cold and warm start of the whole command (`welfare=False`: without the true-welfare
+    track, whose compilation is the larger part of a small run)."""
     cache = tempfile.mkdtemp(prefix="jaxmd_rp_cc_")
     out = {}
     for kind in ("cold", "warm"):
         run_dir = tempfile.mkdtemp(prefix="jaxmd_rp_start_")
         cmd = [sys.executable, "-m", "jaxmd_rp.cli", "fig6", "--paths", str(paths), "--iters",
                str(iters), "--quiet", "--overwrite", "--out", run_dir, "--compile-cache", cache]
+        if not welfare:
+            cmd += ["--welfare-paths", "0"]
         t = time.perf_counter()
         r = subprocess.run(cmd, capture_output=True, text=True, check=False)
         out[f"{kind}_s"] = time.perf_counter() - t
@@ -221,7 +225,7 @@ def main(argv=None):
             "river equilibrium": host_river["us_per_equilibrium"] / res["river"]["us_per_equilibrium"],
         }
     if not args.skip_start:
-        res["start"] = start_section(*sizes["start"])
+        res["start"] = start_section(*sizes["start"], welfare=not args.small)
     res["total_s"] = time.perf_counter() - t0
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "device_check.json"), "w") as f:

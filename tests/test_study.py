@@ -171,7 +171,7 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
     out = tmp_path / "killed"
     cfg = dataclasses.replace(SMALL, iters=40)
     cmd = _cli("--paths", cfg.paths, "--iters", cfg.iters, "--chunk", cfg.chunk, "--no-stop",
-               "--checkpoint-every", 4, "--quiet", "--out", out)
+               "--checkpoint-every", 4, "--welfare-paths", 0, "--quiet", "--out", out)
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env())
     ckpt = out / "checkpoints"
     deadline = time.monotonic() + 200
@@ -192,7 +192,7 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
     info = json.loads((out / "run.json").read_text())
     assert [s["resumed_from_iteration"] for s in info["sessions"]] == [0, killed_at]
 
-    ref = fig6.run_fig6(cfg, progress=False)  # uninterrupted, in this process
+    ref = fig6.run_fig6(cfg, progress=False, welfare_paths=0)  # uninterrupted, in this process
     arrays, meta = rp.load_checkpoint(str(out))
     assert int(arrays["done"]) == cfg.iters == meta["step"]
     np.testing.assert_array_equal(arrays["value"], ref.values)
@@ -221,7 +221,8 @@ def test_two_processes_jax_distributed(tmp_path):
     collectives over gloo), one device each; process 0 writes the outputs."""
     out = tmp_path / "two"
     base = _cli("--paths", SMALL.paths, "--iters", SMALL.iters, "--chunk", SMALL.chunk, "--no-stop",
-                "--quiet", "--out", out, "--checkpoint-every", 2, "--distributed", "--coordinator",
+                "--welfare-paths", 0, "--quiet", "--out", out, "--checkpoint-every", 2,
+                "--distributed", "--coordinator",
                 f"127.0.0.1:{_free_port()}", "--num-processes", 2, "--process-id")
     env = _env(JAX_CPU_COLLECTIVES_IMPLEMENTATION="gloo")
     procs = [subprocess.Popen(base + [str(i)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -232,7 +233,7 @@ def test_two_processes_jax_distributed(tmp_path):
     assert "Paper claim" in outs[0][0] and "Paper claim" not in outs[1][0]
     info = json.loads((out / "run.json").read_text())
     assert info["devices"]["process_count"] == 2 and info["devices"]["count"] == 2
-    ref = fig6.run_fig6(SMALL, progress=False)
+    ref = fig6.run_fig6(SMALL, progress=False, welfare_paths=0)
     arrays, _ = rp.load_checkpoint(str(out))
     np.testing.assert_array_equal(arrays["theta_history"], ref.theta)
     np.testing.assert_array_equal(arrays["value"], ref.values)
