@@ -25,24 +25,23 @@ def lu_solve_small(A, b):
         return _lu_solve_lapack(A, b)
     dtype = A.dtype
     tiny = jnp.finfo(dtype).tiny
-    scale = jnp.max(jnp.abs(A), axis=(-2, -1))
     # Work on a list-of-rows representation; every entry is a batch-shaped array.
     M = [[A[..., i, j] for j in range(n)] + [b[..., i]] for i in range(n)]
+    scale = jnp.abs(M[0][0])
+    for i in range(n):
+        for j in range(n):
+            scale = jnp.maximum(scale, jnp.abs(M[i][j]))
     ok = jnp.ones(A.shape[:-2], dtype=bool)
     for k in range(n):
-        # partial pivoting: swap row k with the row of largest |M[r][k]|, r >= k
-        piv = jnp.argmax(jnp.stack([jnp.abs(M[r][k]) for r in range(k, n)], axis=-1), axis=-1)
+        # partial pivoting: swap row k with the first row of largest |M[r][k]|, r >= k (argmax's
+        # choice, written elementwise so that the whole elimination fuses into few kernels)
+        sel = _first_largest([jnp.abs(M[r][k]) for r in range(k, n)])
         rows_k = M[k]
-        new_rows = []
-        for r in range(k, n):
-            is_piv = piv == (r - k)
-            new_rows.append(is_piv)
-        pivot_row = [
-            sum(jnp.where(new_rows[r - k], M[r][j], 0.0) for r in range(k, n)) for j in range(n + 1)
-        ]
+        pivot_row = [sum(jnp.where(sel[r - k], M[r][j], 0.0) for r in range(k, n))
+                     for j in range(n + 1)]
         for r in range(k + 1, n):
             # row r takes the old row k where row r was the pivot row
-            M[r] = [jnp.where(new_rows[r - k], rows_k[j], M[r][j]) for j in range(n + 1)]
+            M[r] = [jnp.where(sel[r - k], rows_k[j], M[r][j]) for j in range(n + 1)]
         M[k] = pivot_row
         p = M[k][k]
         good = jnp.abs(p) > 64 * jnp.finfo(dtype).eps * scale + tiny
@@ -60,6 +59,22 @@ def lu_solve_small(A, b):
             acc = acc - M[k][j] * x[j]
         x[k] = acc / M[k][k]
     return jnp.stack(x, axis=-1), ok
+
+
+def _first_largest(values):
+    """One-hot masks of the first of `values` (batch arrays) with the largest value; where a value
+    is NaN (then no pivot is usable and `ok` is False) the first is chosen."""
+    largest = values[0]
+    for v in values[1:]:
+        largest = jnp.maximum(largest, v)
+    taken = jnp.zeros(largest.shape, bool)
+    sel = []
+    for v in values:
+        s = (v == largest) & ~taken
+        taken = taken | s
+        sel.append(s)
+    sel[0] = sel[0] | ~taken
+    return sel
 
 
 def _lu_solve_lapack(A, b):

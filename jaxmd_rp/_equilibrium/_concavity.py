@@ -61,7 +61,10 @@ def _block_check(mcp: MCP, b, start, k, z, act_h, at_bound, Jh, Je):
                       jnp.eye(k, dtype=dtype), 0.0)]
     P = _free_projector(jnp.concatenate(rows), k, dtype)
     Hp = P @ H @ P
-    lam_max = jnp.max(jnp.linalg.eigvalsh(0.5 * (Hp + Hp.T)))
+    if k == 1:  # one action: the eigenvalue is the entry (what LAPACK returns, without a call)
+        lam_max = Hp[0, 0]
+    else:
+        lam_max = jnp.max(jnp.linalg.eigvalsh(0.5 * (Hp + Hp.T)))
     return lam_max <= jnp.sqrt(jnp.finfo(dtype).eps) * (1.0 + jnp.max(jnp.abs(H)))
 
 
@@ -69,6 +72,10 @@ def _free_projector(rows, k, dtype):
     """Projector onto the null space of `rows` (m, k): I - V V^T over the row space's basis."""
     if rows.shape[0] == 0:
         return jnp.eye(k, dtype=dtype)
+    if k == 1:  # the Gram "matrix" is its own eigenvalue, with eigenvector 1
+        w = jnp.sum(rows * rows)
+        thr = jnp.sqrt(jnp.finfo(dtype).eps) * (1.0 + jnp.abs(w))
+        return jnp.where(w > thr, 0.0, 1.0).astype(dtype).reshape(1, 1)
     w, V = jnp.linalg.eigh(rows.T @ rows)
     thr = jnp.sqrt(jnp.finfo(dtype).eps) * (1.0 + jnp.max(jnp.abs(w)))
     Vs = jnp.where((w > thr)[None, :], V, 0.0)

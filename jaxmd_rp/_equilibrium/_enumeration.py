@@ -97,7 +97,7 @@ def _exact(dtype):
 def _all_at_once(count, lower, upper, s, F0, J, *static):
     """(ds, violation) of the best pattern, every pattern solved in one batch (the fastest for one
     system: a single vectorised elimination)."""
-    ds, viol, _ = _candidates(lower, upper, jnp.arange(count), s, F0, J, *static)
+    ds, viol, _ = _candidates(lower, upper, np.arange(count), s, F0, J, *static)
     best = jnp.argmin(viol)
     return ds[best], viol[best]
 
