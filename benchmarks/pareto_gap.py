@@ -11,8 +11,9 @@ Columns: microseconds per data set (3 agents), agreement with jaxmd_rp (max abs 
 the ratio (other / jaxmd_rp). jaxmd_rp is timed after compilation (best of 3), side by side with
 prefgraph in the same process; `--cpu-time` reports process CPU time instead of wall time (steadier
 on a shared machine; prefgraph's Rayon threads and XLA's are both counted). The first table is
-the single-call latency of one `pareto_gap` on a (3, 10, 10) array, as a ratio to a trivial jitted
-call (`x + 1`) on the same array (calls in a loop, blocking on the last: the throughput of one
+the single-call latency of each entry point (`pareto_gap` and the GARP tests on a (3, 10, 10)
+array; `budget_values`, `garp`, `ccei`, `houtman_maks_index` on T = 10 budgets of K = 3 goods), as
+a ratio to a trivial jitted call (`x + 1`) (calls in a loop, blocking on the last: the throughput of one
 call after another, as in a training loop). The SciPy LP
 (tests/reference/pareto_gap_lp.py: bisection on r with a HiGHS feasibility LP per agent) and
 revpref are timed on as many data sets as fit in `--lp-seconds` and extrapolated per data set.
@@ -59,12 +60,19 @@ def time_jax(values, repeat=3):
 
 
 def latency(n=2000, repeat=7):
-    """Microseconds per call: pareto_gap on one (3, 10, 10) array, and a trivial jitted call."""
-    v = jnp.asarray(np.random.default_rng(0).normal(size=(3, 10, 10)))
+    """Microseconds per call of each revealed-preference entry point on one small data set -- a
+    (3, 10, 10) values array, or T = 10 budgets of K = 3 goods -- and of a trivial jitted call."""
+    rng = np.random.default_rng(0)
+    v = jnp.asarray(rng.normal(size=(3, 10, 10)))
+    p, x = jnp.asarray(rng.uniform(0.1, 1.0, (10, 3))), jnp.asarray(rng.uniform(0.1, 1.0, (10, 3)))
     trivial = jax.jit(lambda x: x + 1.0)
     out = {}
     for name, f in (("trivial jit", lambda: trivial(v)), ("pareto_gap", lambda: rp.pareto_gap(v)),
-                    ("pareto_gap(throw=False)", lambda: rp.pareto_gap(v, throw=False))):
+                    ("pareto_gap(throw=False)", lambda: rp.pareto_gap(v, throw=False)),
+                    ("mm_garp", lambda: rp.mm_garp(v)), ("garp_f", lambda: rp.garp_f(v, 0.5)),
+                    ("budget_values", lambda: rp.budget_values(p, x)),
+                    ("garp", lambda: rp.garp(p, x)), ("ccei", lambda: rp.ccei(p, x)),
+                    ("houtman_maks_index", lambda: rp.houtman_maks_index(p, x))):
         jax.block_until_ready(f())
         best = np.inf
         for _ in range(repeat):
@@ -94,6 +102,8 @@ def main():
     ap.add_argument("--Ts", type=int, nargs="+", default=[10, 50, 200])
     ap.add_argument("--lp-seconds", type=float, default=20.0)
     ap.add_argument("--cpu-time", action="store_true", help="time with process CPU time")
+    ap.add_argument("--latency-only", action="store_true",
+                    help="print the single-call latencies only")
     args = ap.parse_args()
     global CLOCK
     if args.cpu_time:
@@ -110,9 +120,12 @@ def main():
     print(f"backend {jax.default_backend()}, jax {jax.__version__}, {os.cpu_count()} cores, "
           f"{args.datasets} data sets x M = 3 agents")
     lat = latency()
-    print("single call, (3, 10, 10): " + ", ".join(f"{k} {v:.1f} us" for k, v in lat.items())
-          + f"; ratio pareto_gap / trivial = {lat['pareto_gap'] / lat['trivial jit']:.1f}"
-          + f" (throw=False: {lat['pareto_gap(throw=False)'] / lat['trivial jit']:.1f})")
+    print("single call (values (3, 10, 10); budgets T = 10, K = 3), us and ratio to a trivial "
+          "jitted call:")
+    for k, t in lat.items():
+        print(f"  {k:<24} {t:8.1f} us {t / lat['trivial jit']:6.1f}x")
+    if args.latency_only:
+        return
     hdr = f"{'T':>4} {'method':<22} {'us/dataset':>12} {'max |dL|':>10} {'x jaxmd_rp':>11}"
     print(hdr)
     for T in args.Ts:

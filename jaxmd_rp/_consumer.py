@@ -69,7 +69,7 @@ def _check(prices, bundles):
         )
     floats = [a.dtype for a in (prices, bundles) if jnp.issubdtype(a.dtype, jnp.floating)]
     dt = jnp.result_type(float) if not floats else max(floats, key=lambda d: d.itemsize)
-    return prices.astype(dt), bundles.astype(dt)
+    return tuple(a if a.dtype == dt else a.astype(dt) for a in (prices, bundles))  # no copy
 
 
 def _pow2_scale(a, axes):

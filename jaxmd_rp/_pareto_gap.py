@@ -75,18 +75,34 @@ def work_dtype():
 
 
 def real_param(x, name: str, dtype, *, low=None, strict=False):
-    """A real parameter as an array of `dtype`, refused when complex, NaN/inf or below `low`
-    (`<= low` if `strict`): a `ValueError` now when concrete, an `eqx.error_if` when traced."""
+    """A real parameter as an array of `dtype` (a numpy array when given as a Python or numpy
+    number), refused when complex, NaN/inf or below `low` (`<= low` if `strict`): a `ValueError`
+    now when concrete (checked on the host, without a dispatch per check), an `eqx.error_if`
+    when traced."""
+    want = "finite"
+    if low is not None:
+        want = f"finite and {'>' if strict else '>='} {low}"
+    message = f"`{name}` must be {want}."
+    if not isinstance(x, jax.core.Tracer):
+        a = np.asarray(x)
+        if a.dtype.kind in "biuf":
+            with np.errstate(over="ignore", invalid="ignore"):
+                v = a.astype(dtype)  # the value that will be used (an overflow to inf is refused)
+                bad = ~np.isfinite(v)
+                if low is not None:
+                    bad = bad | ((v <= low) if strict else (v < low))
+            if np.any(bad):
+                raise ValueError(message)
+            # a numpy value goes into the compiled calls as it is (no device transfer here)
+            return x.astype(dtype) if isinstance(x, jax.Array) else v
     x = x if isinstance(x, jax.Array) else jnp.asarray(x)
     if jnp.issubdtype(x.dtype, jnp.complexfloating):
         raise TypeError(f"`{name}` must be real; got dtype {x.dtype}.")
     x = x.astype(dtype)
     bad = ~jnp.isfinite(x)
-    want = "finite"
     if low is not None:
         bad = bad | ((x <= low) if strict else (x < low))
-        want = f"finite and {'>' if strict else '>='} {low}"
-    return refuse(x, bad, f"`{name}` must be {want}.")
+    return refuse(x, bad, message)
 
 
 def refuse(x, bad, message: str):
@@ -229,14 +245,26 @@ def _garp_violated(W: Float[Array, "... M T T"], tol=0.0) -> Bool[Array, "..."]:
     return jnp.any(reach & (jnp.swapaxes(W, -1, -2) > tol), axis=(-3, -2, -1))
 
 
-@jax.jit
-def _garp_values(W, tol):
+def _mm_weights(values, F):
+    """MM-GARP's weights g_k(mu_k) - g_k(mu_j)."""
+    return jnp.diagonal(values, axis1=-2, axis2=-1)[..., :, None] - values
+
+
+def _f_weights(values, F):
+    """GARP_F's weights -(g_t(mu_s) + F)."""
+    return -values - F[..., None, None, None]
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _garp_values(weights, values, F, tol):
+    W = weights(values, F)
     bad = ~jnp.all(jnp.isfinite(W), axis=(-3, -2, -1))
     return _garp_violated(jnp.where(jnp.isfinite(W), W, 0.0), tol), bad
 
 
-def _garp_family(W, tol):
-    violated, bad = _garp_values(W, tol)
+def _garp_family(weights, values, F, tol):
+    """The GARP-type test on `weights(values, F)`, in one compiled call."""
+    violated, bad = _garp_values(weights, values, F, tol)
     return settle(~violated, bad, (_NONFINITE,), True)
 
 
@@ -252,8 +280,7 @@ def mm_garp(values: Float[Array, "... M T T"], *, tol=0.0) -> Bool[Array, "..."]
     """
     values = _check_values(values)
     tol = real_param(tol, "tol", values.dtype, low=0.0)
-    diag = jnp.diagonal(values, axis1=-2, axis2=-1)[..., :, None]
-    return _garp_family(diag - values, tol)
+    return _garp_family(_mm_weights, values, None, tol)
 
 
 def garp_f(values: Float[Array, "... M T T"], F, *, tol=0.0) -> Bool[Array, "..."]:
@@ -268,7 +295,7 @@ def garp_f(values: Float[Array, "... M T T"], F, *, tol=0.0) -> Bool[Array, "...
     values = _check_values(values)
     F = real_param(F, "F", values.dtype, low=0.0)
     tol = real_param(tol, "tol", values.dtype, low=0.0)
-    return _garp_family(-values - F[..., None, None, None], tol)
+    return _garp_family(_f_weights, values, F, tol)
 
 
 # ---------------------------------------------------------------------------------------------

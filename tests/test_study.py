@@ -106,7 +106,7 @@ def test_one_two_four_eight_devices_identical(tmp_path):
 
 
 def test_memory_batches_match_unbatched():
-    full = fig6.run_fig6(SMALL, progress=False)
+    full = fig6.run_fig6(SMALL, progress=False, track_welfare=False)
     for b in (2,):
         part = fig6.run_fig6(SMALL, progress=False, max_paths_per_batch=b, track_welfare=False)
         np.testing.assert_array_equal(part.theta, full.theta)
@@ -243,7 +243,8 @@ def test_two_processes_jax_distributed(tmp_path):
 
 def test_refuses_corrupt_and_mismatched_checkpoints(tmp_path):
     run = str(tmp_path / "run")
-    first = fig6.run_fig6(SMALL, progress=False, run_dir=run, checkpoint_every=2)
+    first = fig6.run_fig6(SMALL, progress=False, track_welfare=False, run_dir=run,
+                          checkpoint_every=2)
     assert rp.latest_checkpoint_step(run) == SMALL.iters
 
     with pytest.raises(FileExistsError, match="--resume"):
