@@ -23,15 +23,22 @@ def lu_solve_small(A, b):
     n = A.shape[-1]
     if n > UNROLL_MAX:
         return _lu_solve_lapack(A, b)
-    dtype = A.dtype
+    return lu_solve_rows([[A[..., i, j] for j in range(n)] + [b[..., i]] for i in range(n)])
+
+
+def lu_solve_rows(M):
+    """`lu_solve_small` on the rows [a_i0, ..., a_i(n-1), b_i] of the augmented system, each entry
+    a batch-shaped array (n <= `UNROLL_MAX`): callers that build the entries elementwise never
+    materialise the (batch, n, n) matrix."""
+    n = len(M)
+    M = [list(row) for row in M]
+    dtype = M[0][0].dtype
     tiny = jnp.finfo(dtype).tiny
-    # Work on a list-of-rows representation; every entry is a batch-shaped array.
-    M = [[A[..., i, j] for j in range(n)] + [b[..., i]] for i in range(n)]
+    ok = jnp.ones(jnp.shape(M[0][0]), dtype=bool)
     scale = jnp.abs(M[0][0])
     for i in range(n):
         for j in range(n):
             scale = jnp.maximum(scale, jnp.abs(M[i][j]))
-    ok = jnp.ones(A.shape[:-2], dtype=bool)
     for k in range(n):
         # partial pivoting: swap row k with the first row of largest |M[r][k]|, r >= k (argmax's
         # choice, written elementwise so that the whole elimination fuses into few kernels)

@@ -19,7 +19,7 @@ constraint active with a zero multiplier, or several solutions) solve every patt
 keep the first with the smallest violation -- the choice of the one-batch enumeration, with the
 same bits. The loop runs only while some element of the batch still needs it, and the working
 memory per element is that of one pattern rather than all of them (about 1 KB for the river game
-instead of 14 KB).
+instead of 5 KB).
 
 The number of patterns is prod_j (number of states of pair j): 2 per one-sided bound or
 inequality multiplier, 3 per two-sided bound, 1 per free variable or equality multiplier. Up to
@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.custom_batching import custom_vmap
 
-from .._linalg import lu_solve_small
+from .._linalg import UNROLL_MAX, lu_solve_rows, lu_solve_small
 from .._solution import RESULTS
 from ._kkt import BOTH, FREE, LOWER, UPPER
 from ._newton import AbstractEquilibriumSolver, SemismoothNewton
@@ -59,15 +59,24 @@ def _candidates(lower, upper, idx, s, F0, J, radix, stride, kinds, lower_only):
     dtype = s.dtype
     digit = _patterns(idx, radix, stride)
     fixed = digit > 0
-    eye = jnp.eye(N, dtype=dtype)
-    A = jnp.where(fixed[:, :, None], eye[None], J[None])
+    eye = np.eye(N)
     if lower_only:
         value = lower[None]
     else:
         at_upper = ((kinds == UPPER) & (digit == 1)) | (digit == 2)
         value = jnp.where(at_upper, upper[None], lower[None])  # the bound of a fixed pair
     b = jnp.where(fixed, jnp.where(fixed, value, 0.0) - s[None], -F0[None])
-    ds, ok = lu_solve_small(A, b)
+    # row i of pattern p: the unit row e_i where pair i is fixed, else row i of J. For the
+    # patterns known at compile time the entries are built one by one (the (patterns, N, N)
+    # matrices are never materialised: half the memory, and faster); inside the loops of the
+    # other routes (one traced pattern at a time) the small matrix is cheaper.
+    if N <= UNROLL_MAX and isinstance(fixed, np.ndarray):
+        rows = [[jnp.where(fixed[:, i], jnp.asarray(eye[i, j], dtype), J[i, j]) for j in range(N)]
+                + [b[:, i]] for i in range(N)]
+        ds, ok = lu_solve_rows(rows)
+    else:
+        ds, ok = lu_solve_small(jnp.where(fixed[:, :, None], jnp.asarray(eye, dtype)[None],
+                                          J[None]), b)
     ds = jnp.where(fixed, b, ds)  # exact bound values on the fixed pairs
     Fs = F0[None]  # Phi = F0 + J ds, summed in a fixed order (the same bits whatever the batch)
     for j in range(N):
@@ -195,8 +204,8 @@ class ActiveSetEnumeration(AbstractEquilibriumSolver):
       system raises a `ValueError` at trace time that names `max_size`.
     - `polish`: an optional `SemismoothNewton()` run from the best pattern when it is not exact.
     - `low_memory`: under `vmap`, guess each element's pattern and scan the patterns one at a time
-      where the guess is not certified (module docstring): about 1/15 of the working memory per
-      river path (0.03 instead of 0.44 MiB), and faster where most guesses are certified, but
+      where the guess is not certified (module docstring): about 1/5 of the working memory per
+      river path (0.03 instead of 0.15 MiB), and faster where most guesses are certified, but
       slower where many systems are degenerate (Figure 6's mechanisms on the faces of Theta: its
       study ran about 3x slower). The solutions are bit for bit those of the default.
     """
