@@ -22,7 +22,7 @@ on data with mixed strategies.
 
 import jax.numpy as jnp
 
-from ._pareto_gap import real_param, work_dtype
+from ._checks import real_param, work_dtype
 
 
 def concentration_bound(epsilon, num_samples, num_probes, num_agents, value_range, form="union"):

@@ -31,7 +31,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float
 
-from ._pareto_gap import _garp_violated, pareto_gap, real_param, settle, work_dtype
+from ._checks import real_param, settle, work_dtype
+from ._pareto_gap import _garp_violated, pareto_gap
 
 DATA_ERRORS = (
     "`prices` must be finite and non-negative.",

@@ -64,8 +64,8 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from . import _indices_milp
+from ._checks import real_param, settle, work_dtype
 from ._consumer import DATA_ERRORS, _check, expenditures
-from ._pareto_gap import real_param, settle, work_dtype
 from ._scipy import require_scipy
 from ._solution import RESULTS, raise_on_host
 

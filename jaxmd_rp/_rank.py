@@ -44,7 +44,7 @@ from typing import Literal
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
-from ._pareto_gap import real_param, refuse
+from ._checks import real_param, refuse
 
 PrefKind = Literal["utilities", "positions"]
 

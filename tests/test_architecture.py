@@ -13,7 +13,7 @@ LAYERS = [
     ["_version", "_solution", "_linalg", "_scipy"],
     ["_game", "_game_checks", "games"],
     ["_equilibrium", "_kkt", "_welfare"],
-    ["_bottleneck", "_pareto_gap", "_consumer", "_indices", "_indices_milp", "_rank",
+    ["_checks", "_bottleneck", "_pareto_gap", "_consumer", "_indices", "_indices_milp", "_rank",
      "_concentration"],
     ["_observe", "_objective", "_learning"],
     ["_design", "_robust"],
