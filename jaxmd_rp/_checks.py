@@ -27,9 +27,7 @@ def real_param(x, name: str, dtype, *, low=None, strict=False):
         if a.dtype.kind in "biuf":
             with np.errstate(over="ignore", invalid="ignore"):
                 v = a.astype(dtype)  # the value that will be used (an overflow to inf is refused)
-                bad = ~np.isfinite(v)
-                if low is not None:
-                    bad = bad | ((v <= low) if strict else (v < low))
+                bad = _out_of_range(np, v, low, strict)
             if np.any(bad):
                 raise ValueError(message)
             # a numpy value goes into the compiled calls as it is (no device transfer here)
@@ -38,10 +36,15 @@ def real_param(x, name: str, dtype, *, low=None, strict=False):
     if jnp.issubdtype(x.dtype, jnp.complexfloating):
         raise TypeError(f"`{name}` must be real; got dtype {x.dtype}.")
     x = x.astype(dtype)
-    bad = ~jnp.isfinite(x)
+    return refuse(x, _out_of_range(jnp, x, low, strict), message)
+
+
+def _out_of_range(xp, v, low, strict):
+    """Where `v` is NaN/inf or below `low` (`<= low` if `strict`), with numpy or jax.numpy."""
+    bad = ~xp.isfinite(v)
     if low is not None:
-        bad = bad | ((x <= low) if strict else (x < low))
-    return refuse(x, bad, message)
+        bad = bad | ((v <= low) if strict else (v < low))
+    return bad
 
 
 def refuse(x, bad, message: str):

@@ -23,26 +23,35 @@ def lu_solve_small(A, b):
     n = A.shape[-1]
     if n > UNROLL_MAX:
         return _lu_solve_lapack(A, b)
-    return lu_solve_rows([[A[..., i, j] for j in range(n)] + [b[..., i]] for i in range(n)])
+    rows = [[A[..., i, j] for j in range(n)] + [b[..., i]] for i in range(n)]
+    return lu_solve_rows(rows, scale=jnp.max(jnp.abs(A), axis=(-2, -1)))
 
 
-def lu_solve_rows(M):
+def lu_solve_rows(M, *, fused_pivot=False, scale=None):
     """`lu_solve_small` on the rows [a_i0, ..., a_i(n-1), b_i] of the augmented system, each entry
     a batch-shaped array (n <= `UNROLL_MAX`): callers that build the entries elementwise never
-    materialise the (batch, n, n) matrix."""
+    materialise the (batch, n, n) matrix.
+
+    `fused_pivot`: choose each pivot row elementwise instead of by an argmax reduction (the same
+    row, so the same bits). Outside loops the elimination then fuses into fewer kernels (one
+    river equilibrium: 74 -> 52 kernels); inside a loop body XLA duplicates the elementwise choice
+    into several fusions and it is 20-30 % slower (measured on the semismooth Newton and
+    low-memory routes), so the default is the reduction. `scale`: max |a_ij| per system if the
+    caller has it (the singularity test's scale; computed from the entries otherwise)."""
     n = len(M)
     M = [list(row) for row in M]
     dtype = M[0][0].dtype
     tiny = jnp.finfo(dtype).tiny
     ok = jnp.ones(jnp.shape(M[0][0]), dtype=bool)
-    scale = jnp.abs(M[0][0])
-    for i in range(n):
-        for j in range(n):
-            scale = jnp.maximum(scale, jnp.abs(M[i][j]))
+    if scale is None:  # max |a_ij|, elementwise over the entries
+        scale = jnp.abs(M[0][0])
+        for i in range(n):
+            for j in range(n):
+                scale = jnp.maximum(scale, jnp.abs(M[i][j]))
     for k in range(n):
-        # partial pivoting: swap row k with the first row of largest |M[r][k]|, r >= k (argmax's
-        # choice, written elementwise so that the whole elimination fuses into few kernels)
-        sel = _first_largest([jnp.abs(M[r][k]) for r in range(k, n)])
+        # partial pivoting: swap row k with the first row of largest |M[r][k]|, r >= k
+        col = [jnp.abs(M[r][k]) for r in range(k, n)]
+        sel = _first_largest(col) if fused_pivot else _argmax_masks(col)
         rows_k = M[k]
         pivot_row = [sum(jnp.where(sel[r - k], M[r][j], 0.0) for r in range(k, n))
                      for j in range(n + 1)]
@@ -68,9 +77,15 @@ def lu_solve_rows(M):
     return jnp.stack(x, axis=-1), ok
 
 
+def _argmax_masks(values):
+    """One-hot masks of the first of `values` (batch arrays) with the largest value, by argmax."""
+    piv = jnp.argmax(jnp.stack(values, axis=-1), axis=-1)
+    return [piv == r for r in range(len(values))]
+
+
 def _first_largest(values):
-    """One-hot masks of the first of `values` (batch arrays) with the largest value; where a value
-    is NaN (then no pivot is usable and `ok` is False) the first is chosen."""
+    """`_argmax_masks` written elementwise (no reduction); where a value is NaN (then no pivot is
+    usable and `ok` is False) the first is chosen, not argmax's first NaN."""
     largest = values[0]
     for v in values[1:]:
         largest = jnp.maximum(largest, v)

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxmd_rp._linalg import UNROLL_MAX, cholesky_solve_small, lu_solve_small
+from jaxmd_rp._linalg import UNROLL_MAX, cholesky_solve_small, lu_solve_rows, lu_solve_small
 
 
 def _numpy_elimination(A, b):
@@ -63,6 +63,21 @@ def test_unrolled_elimination_is_the_textbook_one(n):
             np.testing.assert_allclose(x[i], np.linalg.solve(A[i], b[i]), rtol=1e-8, atol=scale)
     if n > 1:
         assert not ok[2::8].any()
+
+
+@pytest.mark.parametrize("n", range(1, UNROLL_MAX + 1))
+def test_elementwise_pivot_choice_is_argmax_bit_for_bit(n):
+    """`fused_pivot=True` (elementwise choice, entries given row by row) picks argmax's row: the
+    same `ok` and the same bits as `lu_solve_small`, ties and NaN columns included."""
+    A, b = _systems(n, 64, seed=10 + n)
+    A[5, :, 0] = np.nan  # a NaN pivot column: argmax picks the NaN, the elementwise rule row k
+    rows = [[jnp.asarray(A[:, i, j]) for j in range(n)] + [jnp.asarray(b[:, i])] for i in range(n)]
+    x1, ok1 = jax.jit(lu_solve_small)(jnp.asarray(A), jnp.asarray(b))
+    x2, ok2 = jax.jit(lambda r: lu_solve_rows(r, fused_pivot=True))(rows)
+    np.testing.assert_array_equal(np.asarray(ok1), np.asarray(ok2))
+    assert not bool(ok2[5])
+    good = np.asarray(ok1)
+    np.testing.assert_array_equal(np.asarray(x1)[good], np.asarray(x2)[good])
 
 
 def test_the_same_bits_one_at_a_time_and_in_a_batch():

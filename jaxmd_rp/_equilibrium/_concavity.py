@@ -61,22 +61,24 @@ def _block_check(mcp: MCP, b, start, k, z, act_h, at_bound, Jh, Je):
                       jnp.eye(k, dtype=dtype), 0.0)]
     P = _free_projector(jnp.concatenate(rows), k, dtype)
     Hp = P @ H @ P
-    if k == 1:  # one action: the eigenvalue is the entry (what LAPACK returns, without a call)
-        lam_max = Hp[0, 0]
-    else:
-        lam_max = jnp.max(jnp.linalg.eigvalsh(0.5 * (Hp + Hp.T)))
+    lam_max = jnp.max(_eigh(0.5 * (Hp + Hp.T), vectors=False))
     return lam_max <= jnp.sqrt(jnp.finfo(dtype).eps) * (1.0 + jnp.max(jnp.abs(H)))
+
+
+def _eigh(S, vectors=True):
+    """`jnp.linalg.eigh` (or `eigvalsh`) of a symmetric S, without a LAPACK call when S is 1 x 1
+    (players with one action): its eigenvalue is the entry and its eigenvector 1, as LAPACK
+    returns them."""
+    if S.shape[-1] == 1:
+        return (S[..., 0], jnp.ones_like(S)) if vectors else S[..., 0]
+    return jnp.linalg.eigh(S) if vectors else jnp.linalg.eigvalsh(S)
 
 
 def _free_projector(rows, k, dtype):
     """Projector onto the null space of `rows` (m, k): I - V V^T over the row space's basis."""
     if rows.shape[0] == 0:
         return jnp.eye(k, dtype=dtype)
-    if k == 1:  # the Gram "matrix" is its own eigenvalue, with eigenvector 1
-        w = jnp.sum(rows * rows)
-        thr = jnp.sqrt(jnp.finfo(dtype).eps) * (1.0 + jnp.abs(w))
-        return jnp.where(w > thr, 0.0, 1.0).astype(dtype).reshape(1, 1)
-    w, V = jnp.linalg.eigh(rows.T @ rows)
+    w, V = _eigh(rows.T @ rows)
     thr = jnp.sqrt(jnp.finfo(dtype).eps) * (1.0 + jnp.max(jnp.abs(w)))
     Vs = jnp.where((w > thr)[None, :], V, 0.0)
     return jnp.eye(k, dtype=dtype) - Vs @ Vs.T
