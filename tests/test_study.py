@@ -148,6 +148,29 @@ def test_memory_budget_bounds_the_batch():
     np.testing.assert_array_equal(res.value, ref.value)
 
 
+def test_memory_budget_with_memory_not_linear_in_the_batch(monkeypatch):
+    """The enumeration holds every pattern of every system in small batches and one pattern in
+    large ones, so the working memory per path is larger for small batches: the batch chosen
+    from the unbatched program's memory is checked and shrunk until it fits the budget."""
+    from jaxmd_rp._study import _runner
+
+    def fake(*args, max_paths_per_batch=None, **kw):  # 100 paths; 1 byte per path from 50 on
+        b = 100 if max_paths_per_batch is None else min(max_paths_per_batch, 100)
+        temp = b if b >= 50 else 5 * b
+        calls.append(b)
+        return {"total_bytes": 1000 + temp, "temp_bytes": temp, "paths_per_device": 100}
+
+    calls = []
+    monkeypatch.setattr(_runner, "study_memory", fake)
+    batch = _runner._batch_from_budget(None, None, None, None, None, 1, 1, True, 1000 + 80)
+    assert fake(max_paths_per_batch=batch)["total_bytes"] <= 1080
+    assert (batch, calls[:3]) == (80, [100, 80, 80])
+    calls.clear()
+    batch = _runner._batch_from_budget(None, None, None, None, None, 1, 1, True, 1000 + 40)
+    assert batch == 8 and fake(max_paths_per_batch=batch)["total_bytes"] <= 1040
+    assert calls[:3] == [100, 40, 8]
+
+
 def test_runner_errors():
     spsa = rp.SPSA(lower=jnp.zeros(2), upper=jnp.ones(2), stop_tol=None)
     fn = lambda th, args, key: jnp.sum(th**2)  # noqa: E731

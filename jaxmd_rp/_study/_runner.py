@@ -205,7 +205,17 @@ def _batch_from_budget(fn, method, theta0, args, keys, chunk, devices, record_th
         return None
     per_path = need["temp_bytes"] / need["paths_per_device"]
     fixed = need["total_bytes"] - need["temp_bytes"]
-    return max(1, int((budget - fixed) // per_path))
+    batch = max(1, int((budget - fixed) // per_path))
+    # the working memory need not be linear in the batch (the equilibrium enumeration takes a
+    # route with less memory per system in large batches): check the choice, shrink until it fits
+    for _ in range(8):
+        got = study_memory(fn, method, theta0, args, keys=keys, chunk=chunk, devices=devices,
+                           record_theta=record_theta, max_paths_per_batch=batch)
+        if got["total_bytes"] <= budget or batch == 1:
+            break
+        scaled = int(batch * (budget - fixed) / max(got["total_bytes"] - fixed, 1))
+        batch = max(1, min(batch - 1, scaled))
+    return batch
 
 
 def _inputs(method, fn, theta0_host, args, keys_host, dtype) -> dict:
