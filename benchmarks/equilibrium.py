@@ -1,6 +1,6 @@
 """Equilibria per second: jaxmd_rp (batched, after compilation) vs a SciPy loop (and nashopt).
 
-    python benchmarks/equilibrium.py [--batches 1 100 4000] [--repeat 5]
+    python benchmarks/equilibrium.py [--batches 1 100 4000 16384] [--repeat 5]
 
 Prints the latency of one call -- `solve_equilibrium` on one river instance inside the user's own
 `jax.jit` and eagerly, as a ratio to a trivial jitted call (the dispatch floor) -- and a table: for
@@ -10,7 +10,9 @@ Figure 6 path at T = 10) for
 - jaxmd_rp `solve_equilibrium` with the exact `ActiveSetEnumeration` (the river default) and with
   `SemismoothNewton`, vmapped over random (theta, e) in Theta x [0, 1]^3, timed after compilation
   (best of `--repeat`); for large batches also in cache-sized chunks (`jax.lax.map(...,
-  batch_size=500)` around the vmap), which is how a CPU should run them;
+  batch_size=500)` around the vmap), which is how a CPU should run them. Batches of 4096 or more
+  take the enumeration's guess-and-gather route (less memory, faster where guesses certify);
+  `low_memory=True` takes it at every size;
 - a SciPy loop: SLSQP on the game's convex potential, one equilibrium at a time (the route of
   tests/reference/river.py), timed on min(batch, 50) problems and reported per equilibrium;
 - `nashopt` (a JAX GNE library on PyPI) if it is importable: its fastest linear-quadratic solver
@@ -123,7 +125,7 @@ def nashopt_rates(th, e, n):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--batches", type=int, nargs="+", default=[1, 100, 4000])
+    ap.add_argument("--batches", type=int, nargs="+", default=[1, 100, 4000, 16384])
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
     key = jax.random.PRNGKey(0)
