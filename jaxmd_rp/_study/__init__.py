@@ -17,9 +17,11 @@ checkpoint/resume and a reproducible run directory.
   (`jax.lax.map(..., batch_size=B)` inside the compiled program) instead of materialising all
   3 x T equilibrium solves of all its paths at once. Peak memory then scales with B, not P.
   `study_memory` reports XLA's memory analysis of the compiled step, and `memory_budget=bytes`
-  chooses B from it. On CPU smaller batches also run faster: each call of the compiled step
-  page-faults its whole working buffer (about 0.4 MiB per path evaluated at once for the river
-  game), so B ~ 100 runs about twice as fast as all paths at once (`benchmarks/README.md`).
+  chooses B from it (and checks its choice: memory per path is not the same for every batch
+  size). On CPU smaller batches also ran faster when the river game's equilibria took 0.4 MiB
+  per path (each call page-faults its whole working buffer): B ~ 100 about twice as fast as all
+  paths at once. Now they take 0.15 MiB per path, and 0.03 MiB in batches of 4096 equilibria or
+  more (`benchmarks/README.md`).
 - **multi-host:** after `jax.distributed.initialize()` the mesh spans the devices of every process
   (`jax.devices()`); inputs are built with `jax.make_array_from_callback` (every process computes
   the same host arrays from the seed and hands over its own shards) and results come back with
