@@ -1,9 +1,9 @@
-"""The enumeration's batched routes -- every element guesses its active set and certifies it;
-the uncertified ones are enumerated all at once, a part of the batch at a time (the default for
-large batches), or one pattern at a time (`ActiveSetEnumeration(low_memory=True)`) -- against the
+"""The enumeration's batched route for large batches (and `ActiveSetEnumeration(low_memory=True)`
+at every size): every element guesses its active set and certifies it, and the uncertified ones
+are gathered and enumerated all at once, a part of the batch at a time. Checked against the
 all-at-once enumeration of one system: the same pattern and bit for bit the same solution, under
-vmap, nested vmap, jit and eager evaluation, with failed or non-finite elements in the batch, and
-with implicit gradients; and their memory per solve."""
+vmap, nested vmap, jit and eager evaluation, with failed or non-finite elements in the batch, with
+several equilibria, and with implicit gradients; and the memory per solve."""
 
 import jax
 import jax.numpy as jnp
@@ -117,7 +117,7 @@ def test_guess_and_gather_pick_the_all_at_once_pattern(steps):
         kkt, s, F0, J, static, count = _system(GAME, theta, probe)
         args = (kkt.lower, kkt.upper, s, F0, J)
         batch = tuple(a[None] for a in args)
-        guess = _enumeration._guess(count, steps, 0, batch, static)
+        guess = _enumeration._guess(count, steps, 0, kkt.n, batch, static)
         gathered = _enumeration._compacted(count, jnp.array([True]), 1, batch, static)
         return _enumeration._all_at_once(count, *args, *static), guess, gathered
 
@@ -172,7 +172,7 @@ def test_invalid_and_nonfinite_elements_leave_the_others_untouched():
     s, F0, J = (jnp.stack([sy[i] for sy in systems]) for i in (1, 2, 3))
     J = J.at[1, 0, 0].set(jnp.nan)
     ds, v = jax.vmap(lambda a, b, c: _enumeration._best_pattern(
-        count, 8, True, kkt.lower, kkt.upper, a, b, c, *static))(s, F0, J)
+        count, 8, True, kkt.n, kkt.lower, kkt.upper, a, b, c, *static))(s, F0, J)
     assert float(v[1]) == np.inf
     all_at_once = jax.jit(lambda *a: _enumeration._all_at_once(count, *a, *static))
     for k in (0, 2):
@@ -220,6 +220,51 @@ def test_compacted_batch_matches_loop_bit_for_bit(monkeypatch, steps, parts):
     nested = jax.jit(jax.vmap(jax.vmap(lambda a, b: rp.solve_equilibrium(GAME, a, b, throw=False))))
     _assert_identical(jax.tree.map(lambda a: a.reshape(96, *a.shape[2:]),
                                    nested(th.reshape(8, 12, 7), e.reshape(8, 12, 3))), reference)
+
+
+class _Complements(rp.AbstractGame):
+    """u_i = -x_i^2 / 2 + c x_i x_j - a x_i on [0, 10]^2 (strategic complements): for c > 1 three
+    equilibria, (0, 0), (a / (c - 1)) (1, 1) and (10, 10), the corner ones strictly complementary."""
+
+    num_agents = 2
+    theta_dim = 2
+    probe_dim = 0
+    kkt_affine = True
+
+    @property
+    def theta_bounds(self):
+        return jnp.zeros(2), jnp.full(2, 10.0)
+
+    @property
+    def probe_bounds(self):
+        return jnp.zeros(0), jnp.zeros(0)
+
+    @property
+    def lower(self):
+        return jnp.zeros(2)
+
+    @property
+    def upper(self):
+        return jnp.full(2, 10.0)
+
+    def utilities(self, theta, x):
+        a, c = theta[0], theta[1]
+        return jnp.stack([-x[0] ** 2 / 2 + c * x[0] * x[1] - a * x[0],
+                          -x[1] ** 2 / 2 + c * x[0] * x[1] - a * x[1]])
+
+
+def test_several_equilibria_are_not_certified(monkeypatch):
+    """A guess that is exact and strictly complementary is the only feasible pattern only when the
+    system has one solution: with three equilibria the large-batch route must still return the
+    equilibrium the all-at-once enumeration picks (the interior one here), not the guess (0, 0)."""
+    game = _Complements()
+    rng = np.random.default_rng(0)
+    th = jnp.asarray(np.stack([rng.uniform(0.5, 2.0, 8), rng.uniform(1.5, 3.0, 8)], axis=1))
+    reference = _loop(th, jnp.zeros((8, 0)), game, solver=rp.ActiveSetEnumeration())
+    a, c = np.asarray(th).T
+    np.testing.assert_allclose(reference.x, np.stack([a / (c - 1)] * 2, axis=1), rtol=1e-12)
+    monkeypatch.setattr(_enumeration, "COMPACT_MIN", 1)
+    _assert_identical(_batch(game, solver=None)(th, jnp.zeros((8, 0))), reference)
 
 
 @pytest.mark.parametrize("solver", [None, LOW], ids=["default", "low_memory"])

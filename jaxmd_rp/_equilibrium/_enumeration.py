@@ -15,8 +15,9 @@ latency, and a fixed cost however degenerate the system. So do batches of fewer 
 Larger batches (every `vmap`, nested ones flattened into one batch) first let each element guess
 its pattern by semismooth Newton (active-set) steps on the natural map, one pattern per step; a
 guess whose solution is exact and strictly complementary (every pair at least sqrt(eps) (1 + |z|)
-from switching) is the only feasible pattern and is kept. The elements without a certified guess
-(degenerate systems: a bound or constraint active with a zero multiplier, or several solutions)
+from switching) in a system with one solution at most (`_unique_solution`) is the only feasible
+pattern and is kept. The elements without a certified guess (degenerate systems: a bound or
+constraint active with a zero multiplier; systems that may have several solutions)
 are gathered, 1/`COMPACT_PARTS` = 1/16 of the batch at a time, and solve all their patterns at
 once -- the choice of the one-batch enumeration, with the same bits. The working memory is that
 of one pattern per element plus all patterns for one part of the batch (river game: 0.029 instead
@@ -130,7 +131,8 @@ def _next_pattern(lower, upper, z, P, radix, stride, kinds):
     has_u = (kinds == UPPER) | (kinds == BOTH)
     to_upper = has_u & ~to_lower & (P < z - jnp.where(has_u, upper, 0.0))
     digit = jnp.where(to_lower, 1, jnp.where(to_upper, jnp.where(kinds == BOTH, 2, 1), 0))
-    return jnp.sum(digit.astype(stride.dtype) * stride)
+    dtype = jax.dtypes.canonicalize_dtype(stride.dtype)  # int32 without x64: no warning
+    return jnp.sum(digit.astype(dtype) * stride)
 
 
 def _strictly_complementary(lower, upper, idx, ds, P, s, radix, stride, kinds):
@@ -148,13 +150,38 @@ def _strictly_complementary(lower, upper, idx, ds, P, s, radix, stride, kinds):
     return jnp.all(ok | (kinds == FREE))
 
 
-def _guess(count, steps, limit, args, static):
+def _unique_solution(J, n):
+    """Whether the affine system with Jacobian J (N, N), n primal coordinates first, has one
+    primal solution at most: its multipliers enter as in the KKT system of a variational
+    inequality (the symmetric part of J vanishes outside the primal block) and the primal block
+    is strictly monotone (the symmetric part positive definite), each with the margin
+    sqrt(eps) (1 + max |J|). Games with several equilibria (strategic complements), weighted
+    (normalized) or player-owned coupled multipliers fail it."""
+    S = 0.5 * (J + J.T)
+    tol = jnp.sqrt(jnp.finfo(J.dtype).eps) * (1.0 + jnp.max(jnp.abs(J)))
+    vi = jnp.all(jnp.abs(S[:, n:]) <= tol)
+    if n > UNROLL_MAX:
+        return vi & (jnp.linalg.eigvalsh(S[:n, :n])[0] > tol)
+    # small blocks: the pivots of an unrolled elimination (the D of S = L D L^T) are all positive
+    # iff S is positive definite; LAPACK's eigvalsh costs microseconds per element in a batch
+    A = [[S[i, j] for j in range(n)] for i in range(n)]
+    ok = vi
+    for k in range(n):
+        ok = ok & (A[k][k] > tol)
+        for i in range(k + 1, n):
+            f = A[i][k] / A[k][k]
+            for j in range(k + 1, n):
+                A[i][j] = A[i][j] - f * A[k][j]
+    return ok
+
+
+def _guess(count, steps, limit, n, args, static):
     """(ds, violation, certified) of every element's guessed pattern in a flat batch (B leading
     axis): active-set (semismooth Newton) steps on the natural map, one pattern per element and
-    step. An element stops at a guess that is exact and strictly complementary (certified: the
-    unique feasible pattern) or when its guess repeats; the batch stops after `steps` steps (at
-    least one), or once at most `limit` elements are still guessing (they are enumerated
-    instead)."""
+    step. An element stops at a certified guess -- exact and strictly complementary in a system
+    with one solution at most (`_unique_solution`; then no other pattern is feasible) -- or when
+    its guess repeats; the batch stops after `steps` steps (at least one), or once at most `limit`
+    elements are still guessing (they are enumerated instead)."""
     lower, upper, s, F0, J = args
     radix, stride, kinds, _ = static
     exact = _exact(s.dtype)
@@ -166,9 +193,12 @@ def _guess(count, steps, limit, args, static):
                                                               stride, kinds)
         return ds, viol, certified, _next_pattern(lower, upper, s + ds, P, radix, stride, kinds)
 
+    unique = jax.vmap(lambda J: _unique_solution(J, n))(J)
+
     def body(carry):
         i, idx, ds_b, v_b, certified_b, guessing = carry
         ds, viol, certified, nxt = jax.vmap(step)(idx, *args)
+        certified = certified & unique
         ds_b = jnp.where(guessing[:, None], ds, ds_b)
         v_b = jnp.where(guessing, viol, v_b)
         certified_b = jnp.where(guessing, certified, certified_b)
@@ -211,7 +241,7 @@ def _compacted(count, todo, chunk, args, static):
     return ds, viol
 
 
-def _flat_batch(count, steps, low_memory, args, static):
+def _flat_batch(count, steps, low_memory, n, args, static):
     """(ds, violation) of the best pattern of every system in a flat batch (B leading axis).
     Batches under `COMPACT_MIN` (unless `low_memory`): all patterns of every element at once.
     Otherwise every element first guesses its pattern (`_guess`), and the uncertified ones are
@@ -221,19 +251,19 @@ def _flat_batch(count, steps, low_memory, args, static):
     if B < COMPACT_MIN and not low_memory:
         return jax.vmap(lambda *a: _all_at_once(count, *a, *static))(*args)
     chunk = -(-B // COMPACT_PARTS)
-    ds_g, v_g, certified = _guess(count, steps, chunk, args, static)
+    ds_g, v_g, certified = _guess(count, steps, chunk, n, args, static)
     ds, viol = _compacted(count, ~certified, chunk, args, static)
     return jnp.where(certified[:, None], ds_g, ds), jnp.where(certified, v_g, viol)
 
 
-def _best_pattern(count, steps, low_memory, lower, upper, s, F0, J, *static):
+def _best_pattern(count, steps, low_memory, n, lower, upper, s, F0, J, *static):
     """(ds, violation) of the best pattern: all patterns at once for one system; under `vmap`
     (nested or not: the batch axes are flattened into one) `_flat_batch`, which picks the same
     pattern with less memory."""
-    return _batched(0, count, steps, low_memory, static)(lower, upper, s, F0, J)
+    return _batched(0, count, steps, low_memory, n, static)(lower, upper, s, F0, J)
 
 
-def _batched(ndim, count, steps, low_memory, static):
+def _batched(ndim, count, steps, low_memory, n, static):
     """`_best_pattern` on arguments with `ndim` leading batch axes; each further `vmap` adds one."""
 
     @custom_vmap
@@ -242,14 +272,14 @@ def _batched(ndim, count, steps, low_memory, static):
             return _all_at_once(count, *args, *static)
         shape = args[2].shape[:ndim]
         flat = [a.reshape(-1, *a.shape[ndim:]) for a in args]
-        ds, viol = _flat_batch(count, steps, low_memory, flat, static)
+        ds, viol = _flat_batch(count, steps, low_memory, n, flat, static)
         return ds.reshape(*shape, ds.shape[-1]), viol.reshape(shape)
 
     @best.def_vmap
     def _rule(axis_size, in_batched, *args):
         args = [a if b else jnp.broadcast_to(a, (axis_size, *a.shape))
                 for a, b in zip(args, in_batched, strict=True)]
-        return _batched(ndim + 1, count, steps, low_memory, static)(*args), (True, True)
+        return _batched(ndim + 1, count, steps, low_memory, n, static)(*args), (True, True)
 
     return best
 
@@ -304,8 +334,8 @@ class ActiveSetEnumeration(AbstractEquilibriumSolver):
         J = jax.jacfwd(kkt.phi)(s)
         static = (radix, stride, kinds, bool(np.all(kinds == LOWER)))  # numpy: constants
         if count <= CHUNK:
-            ds, v_best = _best_pattern(count, GUESS_STEPS, self.low_memory, kkt.lower, kkt.upper,
-                                       s, F0, J, *static)
+            ds, v_best = _best_pattern(count, GUESS_STEPS, self.low_memory, kkt.n, kkt.lower,
+                                       kkt.upper, s, F0, J, *static)
             z_best, steps = s + ds, jnp.array(0)
         else:
             z_best, v_best, steps = self._chunked(kkt, z0, count, (s, F0, J, *static))

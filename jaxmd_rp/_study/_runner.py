@@ -212,10 +212,10 @@ def _batch_from_budget(fn, method, theta0, args, keys, chunk, devices, record_th
         got = study_memory(fn, method, theta0, args, keys=keys, chunk=chunk, devices=devices,
                            record_theta=record_theta, max_paths_per_batch=batch)
         if got["total_bytes"] <= budget or batch == 1:
-            break
+            return batch
         scaled = int(batch * (budget - fixed) / max(got["total_bytes"] - fixed, 1))
         batch = max(1, min(batch - 1, scaled))
-    return batch
+    return 1  # eight checks did not find a fitting batch: the smallest one
 
 
 def _inputs(method, fn, theta0_host, args, keys_host, dtype) -> dict:
