@@ -111,17 +111,18 @@ def _lu_solve_lapack(A, b):
     return x, ok & jnp.all(jnp.isfinite(x), axis=-1)
 
 
-def cholesky_solve_small(A, b):
-    """Solve A x = b for symmetric positive definite A (unrolled Cholesky for small n)."""
+def _cholesky_small(A):
+    """Unrolled Cholesky factor of a small symmetric A: (L as nested lists, the pivots s_j =
+    L_jj^2 before the square root; all positive iff A is positive definite)."""
     n = A.shape[-1]
-    if n > UNROLL_MAX:
-        return jnp.linalg.solve(A, b[..., None])[..., 0]
     tiny = jnp.finfo(A.dtype).tiny
     L = [[None] * n for _ in range(n)]
+    pivots = []
     for j in range(n):
         s = A[..., j, j]
         for k in range(j):
             s = s - L[j][k] * L[j][k]
+        pivots.append(s)
         d = jnp.sqrt(jnp.maximum(s, tiny))
         L[j][j] = d
         for i in range(j + 1, n):
@@ -129,6 +130,27 @@ def cholesky_solve_small(A, b):
             for k in range(j):
                 s = s - L[i][k] * L[j][k]
             L[i][j] = s / d
+    return L, pivots
+
+
+def positive_definite_small(A, tol):
+    """Whether the symmetric A is positive definite with margin `tol`: every Cholesky pivot above
+    `tol` (unrolled for small n; the smallest eigenvalue above `tol` beyond `UNROLL_MAX`)."""
+    n = A.shape[-1]
+    if n > UNROLL_MAX:
+        return jnp.linalg.eigvalsh(A)[..., 0] > tol
+    ok = jnp.ones(A.shape[:-2], bool)
+    for p in _cholesky_small(A)[1]:
+        ok = ok & (p > tol)
+    return ok
+
+
+def cholesky_solve_small(A, b):
+    """Solve A x = b for symmetric positive definite A (unrolled Cholesky for small n)."""
+    n = A.shape[-1]
+    if n > UNROLL_MAX:
+        return jnp.linalg.solve(A, b[..., None])[..., 0]
+    L, _ = _cholesky_small(A)
     y = [None] * n
     for i in range(n):
         acc = b[..., i]

@@ -120,3 +120,21 @@ def test_cholesky_solve_matches_numpy(n):
     b = rng.standard_normal((5, n))
     x = jax.jit(cholesky_solve_small)(jnp.asarray(A), jnp.asarray(b))
     np.testing.assert_allclose(np.asarray(x), np.linalg.solve(A, b[..., None])[..., 0], rtol=1e-10)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 6, 7])
+def test_positive_definite_small_matches_numpy_eigenvalues(n):
+    """Cholesky pivots above tol (unrolled up to UNROLL_MAX, eigvalsh beyond) against numpy's
+    eigenvalues on random symmetric matrices shifted to either side of definiteness."""
+    from jaxmd_rp._linalg import positive_definite_small
+
+    rng = np.random.default_rng(n)
+    A = rng.normal(size=(200, n, n))
+    S = A + np.swapaxes(A, 1, 2)
+    lam = np.linalg.eigvalsh(S)[:, 0]
+    S = S + (rng.uniform(-1.0, 1.0, 200) - lam)[:, None, None] * np.eye(n)  # smallest in [-1, 1]
+    expected = np.linalg.eigvalsh(S)[:, 0] > 0.0
+    got = np.asarray(positive_definite_small(jnp.asarray(S), 0.0))
+    margin = np.abs(np.linalg.eigvalsh(S)[:, 0]) > 1e-9
+    np.testing.assert_array_equal(got[margin], expected[margin])
+    assert 40 < expected.sum() < 160

@@ -39,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.custom_batching import custom_vmap
 
-from .._linalg import UNROLL_MAX, lu_solve_rows, lu_solve_small
+from .._linalg import UNROLL_MAX, lu_solve_rows, lu_solve_small, positive_definite_small
 from .._solution import RESULTS
 from ._kkt import BOTH, FREE, LOWER, UPPER
 from ._newton import AbstractEquilibriumSolver, SemismoothNewton
@@ -160,19 +160,7 @@ def _unique_solution(J, n):
     S = 0.5 * (J + J.T)
     tol = jnp.sqrt(jnp.finfo(J.dtype).eps) * (1.0 + jnp.max(jnp.abs(J)))
     vi = jnp.all(jnp.abs(S[:, n:]) <= tol)
-    if n > UNROLL_MAX:
-        return vi & (jnp.linalg.eigvalsh(S[:n, :n])[0] > tol)
-    # small blocks: the pivots of an unrolled elimination (the D of S = L D L^T) are all positive
-    # iff S is positive definite; LAPACK's eigvalsh costs microseconds per element in a batch
-    A = [[S[i, j] for j in range(n)] for i in range(n)]
-    ok = vi
-    for k in range(n):
-        ok = ok & (A[k][k] > tol)
-        for i in range(k + 1, n):
-            f = A[i][k] / A[k][k]
-            for j in range(k + 1, n):
-                A[i][j] = A[i][j] - f * A[k][j]
-    return ok
+    return vi & positive_definite_small(S[:n, :n], tol)
 
 
 def _guess(count, steps, limit, n, args, static):
