@@ -35,8 +35,8 @@ def lu_solve_rows(M, *, fused_pivot=False, scale=None):
     `fused_pivot`: choose each pivot row elementwise instead of by an argmax reduction (the same
     row, so the same bits). Outside loops the elimination then fuses into fewer kernels (one
     river equilibrium: 74 -> 52 kernels); inside a loop body XLA duplicates the elementwise choice
-    into several fusions and it is 20-30 % slower (measured on the semismooth Newton and
-    low-memory routes), so the default is the reduction. `scale`: max |a_ij| per system if the
+    into several fusions and it is 20-30 % slower (measured on the semismooth Newton loop and
+    the one-pattern loop the enumeration had then), so the default is the reduction. `scale`: max |a_ij| per system if the
     caller has it (the singularity test's scale; computed from the entries otherwise)."""
     n = len(M)
     M = [list(row) for row in M]
