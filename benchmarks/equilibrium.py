@@ -58,13 +58,16 @@ def per_call_us(f, rounds=20, calls=200):
 
 
 def single_call():
-    """Latency of one river equilibrium: (trivial jit, inside the user's jit, eager) in us."""
+    """Latency of one river equilibrium: (trivial jit, inside the user's jit, eager with
+    `throw=True` -- which waits for the result to know whether to raise --, eager with
+    `throw=False`) in us."""
     game = rp.games.RiverPollution()
     th, e = jnp.asarray(rp.games.DEFAULT_THETA), jnp.asarray(rp.games.DEFAULT_PROBE)
     trivial = jax.jit(lambda a, b: a[:3] + b)
     inside = jax.jit(lambda a, b: rp.solve_equilibrium(game, a, b, throw=False).x)
     return (per_call_us(lambda: trivial(th, e)), per_call_us(lambda: inside(th, e)),
-            per_call_us(lambda: rp.solve_equilibrium(game, th, e).x, rounds=5))
+            per_call_us(lambda: rp.solve_equilibrium(game, th, e).x, rounds=5),
+            per_call_us(lambda: rp.solve_equilibrium(game, th, e, throw=False).x, rounds=5))
 
 
 def mib_per_path(f, *args):
@@ -142,9 +145,10 @@ def main():
     nash, nash_msg = nashopt_rates(th_np, e_np, 50)
     print(f"backend: {jax.default_backend()} ({jax.devices()[0].device_kind}), jax {jax.__version__}, "
           f"{os.cpu_count()} CPU cores")
-    floor, inside, eager = single_call()
+    floor, inside, eager, eager_nothrow = single_call()
     print(f"one call: trivial jit {floor:.1f} us; solve_equilibrium inside jit {inside:.1f} us "
-          f"({inside / floor:.1f}x), eager {eager:.1f} us ({eager / floor:.1f}x)")
+          f"({inside / floor:.1f}x), eager {eager:.1f} us ({eager / floor:.1f}x), eager with "
+          f"throw=False {eager_nothrow:.1f} us ({eager_nothrow / floor:.1f}x)")
     print(f"SciPy SLSQP loop: {sp:,.0f} eq/s ({1e3 / sp:.2f} ms each)")
     if nash:
         for k, v in nash.items():

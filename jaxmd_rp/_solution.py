@@ -118,6 +118,7 @@ class RESULTS(optx.RESULTS):  # pyright: ignore[reportGeneralTypeIssues]
 
 
 _NAMES = {int(item._value): name for name, item in RESULTS._name_to_item.items()}
+_SUCCESSFUL = int(RESULTS.successful._value)
 
 
 class ResultCode(EnumerationItem):
@@ -201,7 +202,10 @@ def finish(sol, throw: bool, fail=None):
 def raise_on_host(result, throw: bool, detail: str = ""):
     """Host (non-jitted) code paths, e.g. SciPy's MILP: the same rule and the same exception type
     (`equinox.EquinoxRuntimeError`) as a failed jitted solve with `throw=True`."""
-    if not throw or bool(jnp.all(result == RESULTS.successful)):
+    if not throw:
+        return
+    codes = np.asarray(result._value)  # waits for the device; no further dispatch
+    if np.all(codes == _SUCCESSFUL):
         return
     names = _as_code(result).names()
     names = [names] if isinstance(names, str) else [n for n in names.ravel() if n != "successful"]

@@ -291,3 +291,61 @@ def test_no_recompilation_for_new_values():
     assert not np.allclose(a, b)
     sol = rp.solve_equilibrium(GAME, THETA0 * 0.99, PROBE0 * 0.5)
     np.testing.assert_array_equal(sol.x, b)  # jit = the entry point's own compiled solve
+
+
+def _same_solution(a, b):
+    for name in ("x", "multipliers", "residual", "num_steps"):
+        np.testing.assert_array_equal(np.asarray(getattr(a, name)), np.asarray(getattr(b, name)))
+    assert a.result == b.result and a.concept == b.concept
+
+
+@pytest.mark.parametrize("entry", [rp.solve_equilibrium, rp.social_optimum])
+def test_eager_call_is_the_jitted_solve_and_traces_once(entry, monkeypatch):
+    """An eager call (the lean dispatch of `_solve.dispatch`) gives the bits of the same call
+    inside a user's `jit`, with `throw` either way, and traces once per game structure: new
+    mechanisms, probes (numpy or JAX) or array fields of the game reuse the compiled solve."""
+    from jaxmd_rp._equilibrium import _solve
+
+    inside = jax.jit(lambda g, a, b: entry(g, a, b, throw=False))
+    for throw in (False, True):
+        _same_solution(entry(GAME, THETA0, PROBE0, throw=throw), inside(GAME, THETA0, PROBE0))
+    traces = []
+
+    def counted(*args, **kwargs):
+        traces.append(kwargs)
+        return solve_kkt(*args, **kwargs)
+
+    solve_kkt = _solve.solve_kkt
+    monkeypatch.setattr(_solve, "solve_kkt", counted)
+    other = rp.games.RiverPollution(delta=GAME.delta * 1.1)
+    for th, e, g in ((THETA0 * 0.5, PROBE0, GAME), (THETA0, PROBE0 * 0.5, GAME),
+                     (THETA0, PROBE0, other), (np.asarray(THETA0), np.asarray(PROBE0), GAME)):
+        _same_solution(entry(g, th, e, throw=False), inside(g, jnp.asarray(th), jnp.asarray(e)))
+    assert traces == []
+    entry(GAME, THETA0, PROBE0, max_steps=7)  # a different setting: one more program
+    assert [t["max_steps"] for t in traces] == [7]
+
+
+def test_eager_failure_raises_the_result_message_exactly():
+    with pytest.raises(eqx.EquinoxRuntimeError) as err:
+        rp.solve_equilibrium(GAME, THETA0.at[0].set(jnp.nan), PROBE0)
+    assert str(err.value) == rp.RESULTS[rp.RESULTS.invalid_theta]
+    with pytest.raises(eqx.EquinoxRuntimeError) as err:
+        rp.social_optimum(GAME, THETA0, PROBE0.at[1].set(2.0))
+    assert str(err.value) == rp.RESULTS[rp.RESULTS.invalid_probe]
+
+
+def test_traced_and_unhashable_arguments_take_equinox_jit():
+    """Traced arguments (grad of an eager call) keep the error inside the program; a game leaf
+    that is neither an array nor hashable is refused as `eqx.filter_jit` refuses it."""
+    g = jax.grad(lambda th: rp.solve_equilibrium(GAME, th, PROBE0).x.sum())(THETA0)
+    h = 1e-6 * jnp.eye(7)[3]
+    fd = (rp.solve_equilibrium(GAME, THETA0 + h, PROBE0).x.sum()
+          - rp.solve_equilibrium(GAME, THETA0 - h, PROBE0).x.sum()) / 2e-6
+    np.testing.assert_allclose(g[3], fd, rtol=1e-6)
+
+    class WithNote(rp.games.RiverPollution):
+        note: object = None
+
+    with pytest.raises(ValueError, match="Non-hashable static arguments are not supported"):
+        rp.solve_equilibrium(WithNote(note={1}), THETA0, PROBE0)
