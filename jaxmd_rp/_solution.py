@@ -204,7 +204,7 @@ def raise_on_host(result, throw: bool, detail: str = ""):
     (`equinox.EquinoxRuntimeError`) as a failed jitted solve with `throw=True`."""
     if not throw:
         return
-    codes = np.asarray(result._value)  # waits for the device; no further dispatch
+    codes = jax.device_get(result._value)  # waits for the device; an explicit transfer
     if np.all(codes == _SUCCESSFUL):
         return
     names = _as_code(result).names()

@@ -1,5 +1,8 @@
 """Equilibrium solver: independent references, transforms, implicit gradients, bad input."""
 
+import os
+import re
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -335,17 +338,47 @@ def test_eager_failure_raises_the_result_message_exactly():
     assert str(err.value) == rp.RESULTS[rp.RESULTS.invalid_probe]
 
 
-def test_traced_and_unhashable_arguments_take_equinox_jit():
-    """Traced arguments (grad of an eager call) keep the error inside the program; a game leaf
-    that is neither an array nor hashable is refused as `eqx.filter_jit` refuses it."""
+def test_failures_under_transformations():
+    """Under `grad` of an eager call a failure raises `EquinoxRuntimeError` (the result's
+    message) and the gradient matches finite differences; a call closed over by a user's `jit`
+    raises at run time inside it; a game leaf that is neither an array nor hashable is refused by
+    `jax.jit` (as `eqx.filter_jit` refused it before)."""
+    bad = THETA0.at[0].set(jnp.nan)
+    message = rp.RESULTS[rp.RESULTS.invalid_theta]
+    with pytest.raises(eqx.EquinoxRuntimeError, match=r"`theta` contains NaN/inf"):
+        jax.grad(lambda th: rp.solve_equilibrium(GAME, th, PROBE0).x.sum())(bad)
     g = jax.grad(lambda th: rp.solve_equilibrium(GAME, th, PROBE0).x.sum())(THETA0)
     h = 1e-6 * jnp.eye(7)[3]
     fd = (rp.solve_equilibrium(GAME, THETA0 + h, PROBE0).x.sum()
           - rp.solve_equilibrium(GAME, THETA0 - h, PROBE0).x.sum()) / 2e-6
     np.testing.assert_allclose(g[3], fd, rtol=1e-6)
+    closed = jax.jit(lambda: rp.solve_equilibrium(GAME, bad, PROBE0).x)
+    with pytest.raises(jax.errors.JaxRuntimeError, match=re.escape(message)):
+        jax.block_until_ready(closed())
 
     class WithNote(rp.games.RiverPollution):
         note: object = None
 
     with pytest.raises(ValueError, match="Non-hashable static arguments are not supported"):
         rp.solve_equilibrium(WithNote(note={1}), THETA0, PROBE0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["nan", "off"])
+def test_eager_failure_honours_eqx_on_error(mode):
+    """`EQX_ON_ERROR=nan` / `off` (read by Equinox at import): an eager failed solve with
+    `throw=True` does not raise. `off` returns the failed solution (its code, NaN x); `nan` fills
+    every field with NaN (Equinox's rule, which also overwrites the integer code)."""
+    import subprocess
+    import sys
+
+    code = ("import jax; jax.config.update('jax_enable_x64', True)\n"
+            "import jax.numpy as jnp, numpy as np, jaxmd_rp as rp\n"
+            "th = jnp.asarray(rp.games.DEFAULT_THETA).at[0].set(jnp.nan)\n"
+            "sol = rp.solve_equilibrium(rp.games.RiverPollution(), th, "
+            "jnp.asarray(rp.games.DEFAULT_PROBE))\n"
+            "print(sol.result == rp.RESULTS.invalid_theta, bool(np.all(np.isnan(sol.x))))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env={**os.environ, "EQX_ON_ERROR": mode}, timeout=240)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split() == ["True" if mode == "off" else "False", "True"]

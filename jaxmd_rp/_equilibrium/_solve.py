@@ -13,6 +13,7 @@ and so are their derivatives (x = x_found * NaN), so `optax.apply_if_finite` and
 """
 
 import functools
+import os
 
 import equinox as eqx
 import jax
@@ -240,8 +241,8 @@ def solve_equilibrium(
                     tol=tol, check_concavity=check_concavity, throw=throw)
 
 
-_solve_jit = eqx.filter_jit(solve_kkt)
 _DYNAMIC = "<array>"  # marks an array leaf in `dispatch`'s static key
+_ON_ERROR = os.environ.get("EQX_ON_ERROR", "raise")  # read once, as Equinox reads it
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -255,27 +256,21 @@ def _solve_leaves(key, arrays):
 
 def dispatch(game, theta, probe, solver, *, x0, tol, throw, **settings):
     """`solve_kkt` compiled once per game structure, shape and setting -- `eqx.filter_jit`'s
-    semantics (array leaves traced, every other leaf static) at `jax.jit`'s dispatch cost, which
-    is most of the time of one eager call (about 40 of 110 us for the river game).
+    semantics (array leaves traced, every other leaf static) at `jax.jit`'s dispatch cost; most
+    of one eager call's time went to `eqx.filter_jit`'s Python work (30-40 us of ~115 for the river
+    game).
 
     Called with concrete arrays, a failed solve with `throw=True` raises the result's message
-    (`equinox.EquinoxRuntimeError`) from the host, and a solve with `throw=False` returns without
-    waiting for the device. Under a transformation (any traced argument), or with a leaf that is
-    neither an array nor hashable, `eqx.filter_jit` runs as before."""
+    (`equinox.EquinoxRuntimeError`) from the host (unless `EQX_ON_ERROR` asks Equinox for
+    something else: then `eqx.error_if` runs as before), and a solve with `throw=False` returns
+    without waiting for the device. Under a transformation (`grad`, `vmap`, a user's `jit`) the
+    compiled solve is traced into the caller's program and `eqx.error_if` does the `throw`."""
     leaves, treedef = jax.tree.flatten((game, theta, probe, solver, x0, tol))
     arrays = [a for a in leaves if eqx.is_array(a)]
     key = (treedef, tuple(_DYNAMIC if eqx.is_array(a) else a for a in leaves),
            tuple(sorted(settings.items())))
-    traced = any(isinstance(a, jax.core.Tracer) for a in arrays)
-    if not traced:
-        try:
-            hash(key)
-        except TypeError:
-            traced = True
-    if traced:
-        return _solve_jit(game, theta, probe, solver, x0=x0, tol=tol, throw=throw, **settings)
-    sol = _solve_leaves(key, arrays)
-    if throw and not isinstance(sol.result._value, jax.core.Tracer):
+    sol = _solve_leaves(key, arrays)  # a leaf neither array nor hashable: jax.jit's ValueError
+    if throw and _ON_ERROR == "raise" and not isinstance(sol.result._value, jax.core.Tracer):
         raise_on_host(sol.result, True)
         return sol
-    return finish(sol, throw)  # inside a trace (arguments closed over by a user's jit)
+    return finish(sol, throw)  # in a user's trace, or EQX_ON_ERROR set
