@@ -16,6 +16,7 @@ the JAX ecosystem compare and promote as usual.
 """
 
 import abc
+import os
 
 import equinox as eqx
 import jax
@@ -119,6 +120,7 @@ class RESULTS(optx.RESULTS):  # pyright: ignore[reportGeneralTypeIssues]
 
 _NAMES = {int(item._value): name for name, item in RESULTS._name_to_item.items()}
 _SUCCESSFUL = int(RESULTS.successful._value)
+_ON_ERROR = os.environ.get("EQX_ON_ERROR", "raise")  # read once, at import, as Equinox reads it
 
 
 class ResultCode(EnumerationItem):
@@ -186,28 +188,39 @@ class AbstractSolution(eqx.Module):
 def finish(sol, throw: bool, fail=None):
     """The one `throw` rule: raise the result's message when `throw` and the solve failed.
 
-    `fail` overrides the failure predicate (default: `result != RESULTS.successful`). Works on
-    traced and concrete solutions alike (`eqx.error_if` raises at run time; call the entry point
-    under `eqx.filter_jit` for a readable message).
+    `fail` overrides the failure predicate (default: `result != RESULTS.successful`). A traced
+    solution (inside `jit`, `vmap`, `grad`) gets `eqx.error_if`, which raises at run time. A
+    concrete one (an eager call) is checked on the host: the first failing element's message is
+    raised as `equinox.EquinoxRuntimeError`, unless `EQX_ON_ERROR` asks Equinox for something
+    else (`nan`, `off`, `breakpoint`), which `eqx.error_if` then does.
     """
     if not throw:
         return sol
     result = sol.result
+    traced = isinstance(result._value, jax.core.Tracer) or isinstance(fail, jax.core.Tracer)
+    if not traced and _ON_ERROR == "raise":
+        _raise_first_failure(result, fail)
+        return sol
     pred = (result != RESULTS.successful) if fail is None else fail
-    if not isinstance(pred, jax.core.Tracer) and not bool(jnp.any(pred)):
+    if not traced and not bool(jnp.any(pred)):
         return sol
     return result.error_if(sol, pred)
 
 
+def _raise_first_failure(result, fail=None, detail: str = ""):
+    """Raise, as `equinox.EquinoxRuntimeError`, the message of the first failing element (in
+    row-major order) of a concrete `result`; failing: `fail` if given, else not successful."""
+    codes = np.asarray(jax.device_get(result._value))  # waits for the device; explicit transfer
+    failing = codes != _SUCCESSFUL if fail is None else np.asarray(jax.device_get(fail))
+    failing = np.broadcast_to(failing, codes.shape)
+    if not failing.any():
+        return
+    message = RESULTS[RESULTS._name_to_item[_NAMES[int(codes[failing].ravel()[0])]]]
+    raise eqx.EquinoxRuntimeError(f"{message}{(' ' + detail) if detail else ''}")
+
+
 def raise_on_host(result, throw: bool, detail: str = ""):
     """Host (non-jitted) code paths, e.g. SciPy's MILP: the same rule and the same exception type
-    (`equinox.EquinoxRuntimeError`) as a failed jitted solve with `throw=True`."""
-    if not throw:
-        return
-    codes = jax.device_get(result._value)  # waits for the device; an explicit transfer
-    if np.all(codes == _SUCCESSFUL):
-        return
-    names = _as_code(result).names()
-    names = [names] if isinstance(names, str) else [n for n in names.ravel() if n != "successful"]
-    message = RESULTS[RESULTS._name_to_item[names[0]]]
-    raise eqx.EquinoxRuntimeError(f"{message}{(' ' + detail) if detail else ''}")
+    (`equinox.EquinoxRuntimeError`) as a failed eager solve with `throw=True`."""
+    if throw:
+        _raise_first_failure(result, None, detail)

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from jaxtyping import Array
 
 from ._equilibrium import AbstractEquilibriumSolver, EquilibriumSolution, solve_equilibrium
-from ._equilibrium._solve import _prepare, dispatch, precheck
+from ._equilibrium._solve import _prepare, dispatch
 from ._game import AbstractGame
 from ._solution import RESULTS, AbstractSolution, finish
 
@@ -47,7 +47,6 @@ def social_optimum(game: AbstractGame, theta=None, probe=None,
 
     ```
     """
-    precheck(game, theta, probe)
     return dispatch(game, theta, probe, solver, planner=True, x0=x0, max_steps=max_steps,
                     tol=tol, check_concavity=check_concavity, throw=throw)
 

@@ -117,7 +117,7 @@ def test_guess_and_gather_pick_the_all_at_once_pattern(steps):
         kkt, s, F0, J, static, count = _system(GAME, theta, probe)
         args = (kkt.lower, kkt.upper, s, F0, J)
         batch = tuple(a[None] for a in args)
-        guess = _enumeration._guess(count, steps, 0, kkt.n, batch, static)
+        guess = _enumeration._guess(steps, 0, kkt.n, batch, static)
         gathered = _enumeration._compacted(count, jnp.array([True]), 1, batch, static)
         return _enumeration._all_at_once(count, *args, *static), guess, gathered
 

@@ -122,6 +122,11 @@ def _all_at_once(count, lower, upper, s, F0, J, *static):
     return ds[best], viol[best]
 
 
+def _each_all_at_once(count, args, static):
+    """`_all_at_once` for every element of a flat batch (B leading axis)."""
+    return jax.vmap(lambda *a: _all_at_once(count, *a, *static))(*args)
+
+
 def _next_pattern(lower, upper, z, P, radix, stride, kinds):
     """The pattern of the semismooth Newton step on the natural map median(z - L, Phi, z - U)
     at (z, Phi): a pair goes to its lower bound where Phi > z - L, to its upper bound where
@@ -163,7 +168,7 @@ def _unique_solution(J, n):
     return vi & positive_definite_small(S[:n, :n], tol)
 
 
-def _guess(count, steps, limit, n, args, static):
+def _guess(steps, limit, n, args, static):
     """(ds, violation, certified) of every element's guessed pattern in a flat batch (B leading
     axis): active-set (semismooth Newton) steps on the natural map, one pattern per element and
     step. An element stops at a certified guess -- exact and strictly complementary in a system
@@ -218,7 +223,7 @@ def _compacted(count, todo, chunk, args, static):
         start = jnp.minimum(k * chunk, B - chunk)
         sel = jax.lax.dynamic_slice(order, (start,), (chunk,))
         sub = [a[sel] for a in args]
-        ds, viol = jax.vmap(lambda *a: _all_at_once(count, *a, *static))(*sub)
+        ds, viol = _each_all_at_once(count, sub, static)
         use = (start + jnp.arange(chunk, dtype=jnp.int32)) < n_todo
         return (k + 1, ds_b.at[sel].set(jnp.where(use[:, None], ds, ds_b[sel])),
                 v_b.at[sel].set(jnp.where(use, viol, v_b[sel])))
@@ -237,9 +242,9 @@ def _flat_batch(count, steps, low_memory, n, args, static):
     routes keep `_all_at_once`'s choice, bit for bit."""
     B = args[2].shape[0]
     if B < COMPACT_MIN and not low_memory:
-        return jax.vmap(lambda *a: _all_at_once(count, *a, *static))(*args)
+        return _each_all_at_once(count, args, static)
     chunk = -(-B // COMPACT_PARTS)
-    ds_g, v_g, certified = _guess(count, steps, chunk, n, args, static)
+    ds_g, v_g, certified = _guess(steps, chunk, n, args, static)
     ds, viol = _compacted(count, ~certified, chunk, args, static)
     return jnp.where(certified[:, None], ds_g, ds), jnp.where(certified, v_g, viol)
 

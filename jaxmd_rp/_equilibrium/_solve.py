@@ -13,7 +13,6 @@ and so are their derivatives (x = x_found * NaN), so `optax.apply_if_finite` and
 """
 
 import functools
-import os
 
 import equinox as eqx
 import jax
@@ -23,7 +22,7 @@ import numpy as np
 from .._game import AbstractGame
 from .._game_checks import box, check_structure
 from .._linalg import lu_solve_small
-from .._solution import RESULTS, finish, raise_on_host
+from .._solution import RESULTS, finish
 from ._concavity import concave_at
 from ._enumeration import ActiveSetEnumeration
 from ._kkt import assemble
@@ -236,13 +235,11 @@ def solve_equilibrium(
 
     ```
     """
-    precheck(game, theta, probe)
     return dispatch(game, theta, probe, solver, planner=False, x0=x0, max_steps=max_steps,
                     tol=tol, check_concavity=check_concavity, throw=throw)
 
 
 _DYNAMIC = "<array>"  # marks an array leaf in `dispatch`'s static key
-_ON_ERROR = os.environ.get("EQX_ON_ERROR", "raise")  # read once, as Equinox reads it
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -255,22 +252,16 @@ def _solve_leaves(key, arrays):
 
 
 def dispatch(game, theta, probe, solver, *, x0, tol, throw, **settings):
-    """`solve_kkt` compiled once per game structure, shape and setting -- `eqx.filter_jit`'s
-    semantics (array leaves traced, every other leaf static) at `jax.jit`'s dispatch cost; most
-    of one eager call's time went to `eqx.filter_jit`'s Python work (30-40 us of ~115 for the river
-    game).
-
-    Called with concrete arrays, a failed solve with `throw=True` raises the result's message
-    (`equinox.EquinoxRuntimeError`) from the host (unless `EQX_ON_ERROR` asks Equinox for
-    something else: then `eqx.error_if` runs as before), and a solve with `throw=False` returns
-    without waiting for the device. Under a transformation (`grad`, `vmap`, a user's `jit`) the
-    compiled solve is traced into the caller's program and `eqx.error_if` does the `throw`."""
+    """Check the arguments (`precheck`), then run `solve_kkt` compiled once per game structure,
+    shape and setting -- `eqx.filter_jit`'s semantics (array leaves traced, every other leaf
+    static) at `jax.jit`'s dispatch cost; most of one eager call's time went to `eqx.filter_jit`'s
+    Python work (30-40 us of ~115 for the river game). `finish` applies `throw`: on the host for an
+    eager call (with `throw=False` nothing waits for the device), by `eqx.error_if` where the
+    solve is traced into a caller's program (`grad`, `vmap`, a user's `jit`)."""
+    precheck(game, theta, probe)
     leaves, treedef = jax.tree.flatten((game, theta, probe, solver, x0, tol))
     arrays = [a for a in leaves if eqx.is_array(a)]
     key = (treedef, tuple(_DYNAMIC if eqx.is_array(a) else a for a in leaves),
            tuple(sorted(settings.items())))
-    sol = _solve_leaves(key, arrays)  # a leaf neither array nor hashable: jax.jit's ValueError
-    if throw and _ON_ERROR == "raise" and not isinstance(sol.result._value, jax.core.Tracer):
-        raise_on_host(sol.result, True)
-        return sol
-    return finish(sol, throw)  # in a user's trace, or EQX_ON_ERROR set
+    # a leaf neither an array nor hashable: jax.jit's ValueError, as under eqx.filter_jit
+    return finish(_solve_leaves(key, arrays), throw)

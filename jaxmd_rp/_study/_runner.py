@@ -199,8 +199,11 @@ def _check_settings(num_steps, chunk, checkpoint_every, resume, run_dir, max_pat
 
 
 def _batch_from_budget(fn, method, theta0, args, keys, chunk, devices, record_theta, budget):
-    need = study_memory(fn, method, theta0, args, keys=keys, chunk=chunk, devices=devices,
-                        record_theta=record_theta)
+    def memory(batch=None):
+        return study_memory(fn, method, theta0, args, keys=keys, chunk=chunk, devices=devices,
+                            record_theta=record_theta, max_paths_per_batch=batch)
+
+    need = memory()
     if need["total_bytes"] <= budget:
         return None
     per_path = need["temp_bytes"] / need["paths_per_device"]
@@ -209,8 +212,7 @@ def _batch_from_budget(fn, method, theta0, args, keys, chunk, devices, record_th
     # the working memory need not be linear in the batch (the equilibrium enumeration takes a
     # route with less memory per system in large batches): check the choice, shrink until it fits
     for _ in range(8):
-        got = study_memory(fn, method, theta0, args, keys=keys, chunk=chunk, devices=devices,
-                           record_theta=record_theta, max_paths_per_batch=batch)
+        got = memory(batch)
         if got["total_bytes"] <= budget or batch == 1:
             return batch
         scaled = int(batch * (budget - fixed) / max(got["total_bytes"] - fixed, 1))
